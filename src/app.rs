@@ -1,0 +1,1 @@
+//! Wiring: builds every component from the config (in progress).

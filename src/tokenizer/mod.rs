@@ -1,0 +1,113 @@
+//! Token counting with tiktoken-rs: the encoding per model family, text and chat-message counts.
+//! Pure computation, no I/O. Uses `types` and `api`.
+//!
+//! Non-OpenAI models (Mistral, Llama, Claude...) have their own tokenizers; for them the price
+//! table names the closest tiktoken encoding and counts are estimates. The ledger says so through
+//! `UsageSource`.
+
+use serde::{Deserialize, Serialize};
+use tiktoken_rs::CoreBPE;
+
+use crate::api::{ChatRequest, Message};
+use crate::types::Tokens;
+
+/// A tiktoken encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// GPT-4o, GPT-4.1, o-series, GPT-5.
+    #[default]
+    O200kBase,
+    /// GPT-4, GPT-3.5, text-embedding-3.
+    Cl100kBase,
+}
+
+/// Tokens OpenAI adds per chat message (role and separators) and to prime the reply.
+const PER_MESSAGE: u64 = 3;
+const REPLY_PRIMING: u64 = 3;
+
+impl Encoding {
+    /// The encoding OpenAI uses for a model name; unknown names get `o200k_base`.
+    pub fn for_model(model: &str) -> Encoding {
+        let m = model.rsplit('/').next().unwrap_or(model);
+        let cl100k = ["gpt-4-", "gpt-3.5", "text-embedding", "gpt-35"];
+        if m == "gpt-4" || cl100k.iter().any(|p| m.starts_with(p)) {
+            Encoding::Cl100kBase
+        } else {
+            Encoding::O200kBase
+        }
+    }
+
+    fn bpe(self) -> &'static CoreBPE {
+        match self {
+            Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
+            Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+        }
+    }
+
+    /// Tokens in a text (special tokens counted as ordinary text, as user input must be).
+    pub fn count(self, text: &str) -> Tokens {
+        Tokens(self.bpe().encode_ordinary(text).len() as u64)
+    }
+
+    /// Token ids of a text.
+    pub fn encode(self, text: &str) -> Vec<u32> {
+        self.bpe().encode_ordinary(text)
+    }
+
+    /// Tokens of one chat message, including its framing.
+    pub fn count_message(self, m: &Message) -> Tokens {
+        let mut n = PER_MESSAGE + self.count(&m.text_content()).0;
+        if let Some(name) = &m.name {
+            n += 1 + self.count(name).0;
+        }
+        for call in m.tool_calls.iter().flatten() {
+            n += self.count(&call.function.name).0 + self.count(&call.function.arguments).0 + 3;
+        }
+        Tokens(n)
+    }
+
+    /// Input tokens of a chat request as OpenAI bills them: messages, reply priming, and the
+    /// tool definitions and response schema (which OpenAI injects into the prompt).
+    pub fn count_request(self, req: &ChatRequest) -> Tokens {
+        let mut n = REPLY_PRIMING;
+        for m in &req.messages {
+            n += self.count_message(m).0;
+        }
+        if let Some(tools) = &req.tools {
+            n += self.count(&serde_json::to_string(tools).unwrap_or_default()).0;
+        }
+        if let Some(schema) = req.response_format.as_ref().and_then(|f| f.schema()) {
+            n += self.count(&schema.to_string()).0;
+        }
+        Tokens(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Role;
+
+    #[test]
+    fn counts_match_tiktoken_reference_values() {
+        // Reference counts from OpenAI's tiktoken for these strings.
+        assert_eq!(Encoding::Cl100kBase.count("hello world"), Tokens(2));
+        assert_eq!(Encoding::O200kBase.count("hello world"), Tokens(2));
+        assert_eq!(Encoding::O200kBase.count(""), Tokens(0));
+    }
+
+    #[test]
+    fn model_families_pick_their_encoding() {
+        assert_eq!(Encoding::for_model("gpt-4o-mini"), Encoding::O200kBase);
+        assert_eq!(Encoding::for_model("gpt-4-1106-preview"), Encoding::Cl100kBase);
+        assert_eq!(Encoding::for_model("gpt-3.5-turbo"), Encoding::Cl100kBase);
+        assert_eq!(Encoding::for_model("openai/gpt-4"), Encoding::Cl100kBase);
+    }
+
+    #[test]
+    fn chat_count_adds_framing() {
+        let m = Message::text(Role::User, "hello world");
+        assert_eq!(Encoding::O200kBase.count_message(&m), Tokens(5));
+    }
+}
