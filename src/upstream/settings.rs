@@ -256,7 +256,7 @@ impl SimulatedModel {
 mod tests {
     use super::*;
 
-    #[derive(Deserialize)]
+    #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct File {
         providers: Vec<ProviderSettings>,

@@ -224,14 +224,25 @@ async fn open_breaker_refuses_without_calling_the_upstream() {
 #[tokio::test(start_paused = true)]
 async fn call_stream_retries_before_the_first_chunk_only() {
     let p = Scripted::new(vec![Err(err(FailureKind::ServerError).with_status(503))]);
-    let h = handle(p.clone(), 2, CircuitBreaker::new(1, Duration::from_secs(30)));
+    let h = handle(p.clone(), 2, open_breaker());
     let res = call_stream(&h, &req()).await;
     assert_eq!(res.attempts.len(), 2);
+    assert!(res.attempts[1].outcome.is_ok());
     let mut s = res.result.unwrap();
     assert!(s.next().await.unwrap().is_ok());
-    // The cut after the first chunk is an item, not a retry, and trips the breaker.
+    // The cut after the first chunk is an item, not a retry.
     assert_eq!(s.next().await.unwrap().unwrap_err().kind, FailureKind::StreamCut);
     assert!(s.next().await.is_none());
     assert_eq!(p.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_after_the_first_chunk_counts_against_the_breaker() {
+    let p = Scripted::new(Vec::new());
+    let h = handle(p.clone(), 2, CircuitBreaker::new(1, Duration::from_secs(30)));
+    let res = call_stream(&h, &req()).await;
+    assert_eq!(h.breaker.state(), BreakerState::Closed);
+    let items: Vec<_> = res.result.unwrap().collect().await;
+    assert!(items[1].is_err());
     assert_eq!(h.breaker.state(), BreakerState::Open);
 }

@@ -186,7 +186,9 @@ fn draw_doubt(ctx: &Ctx<'_>, rng: &mut StdRng) -> Doubt {
 }
 
 /// The functions to call: named by `tool_choice`, all matching ones (or the first tool) for
-/// `"required"`, matching ones for `"auto"` unless the last message is a tool result.
+/// `"required"`, matching ones for `"auto"` unless the last message is a tool result. A
+/// function matches when the last user message contains its name, a distinctive word of its
+/// name (not get/set/list...), or two words (5+ letters) of its description.
 /// Only the first when `parallel_tool_calls` is false.
 pub(super) fn selected_tools(req: &ChatRequest) -> Vec<&Value> {
     let functions: Vec<&Value> = req
@@ -227,8 +229,16 @@ fn mentions(prompt: &str, function: &Value) -> bool {
     if !name.is_empty() && (prompt.contains(&name) || prompt.contains(&name.replace('_', " "))) {
         return true;
     }
-    let description = function.get("description").and_then(Value::as_str).unwrap_or_default();
     let prompt_words: Vec<&str> = prompt.split(|c: char| !c.is_alphanumeric()).collect();
+    // A distinctive part of the name ("weather" of `get_weather`) is enough.
+    let generic = ["get", "set", "list", "make", "create", "fetch", "find", "update", "delete"];
+    if name
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|part| part.len() >= 4 && !generic.contains(&part) && prompt_words.contains(&part))
+    {
+        return true;
+    }
+    let description = function.get("description").and_then(Value::as_str).unwrap_or_default();
     let hits = text::keywords(description)
         .iter()
         .filter(|w| w.len() >= 5 && prompt_words.contains(&w.as_str()))

@@ -88,7 +88,7 @@ fn unique_items_and_tight_integer_ranges() {
 fn recursive_refs_terminate() {
     let schema = json!({
         "$defs": {"node": {"type": "object", "properties": {
-            "children": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 2}}}}},
+            "children": {"type": "array", "items": {"$ref": "#/$defs/node"}, "maxItems": 2}}}},
         "$ref": "#/$defs/node"
     });
     // Just must not overflow the stack; depth-limited values are still objects.
