@@ -1,6 +1,10 @@
 //! Integration tests of the OpenAI-compatible HTTP provider and the resilience loops against an
 //! in-process fake upstream on 127.0.0.1:0. Each scenario lives under its own path prefix and
 //! counts its hits, so attempt counts can be asserted.
+#![expect(
+    clippy::unwrap_used,
+    reason = "integration test helpers: a failed unwrap is a failed test"
+)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,10 +24,13 @@ use purser::upstream::{
 };
 use serde_json::{Value, json};
 
+/// Headers, query and body of one request the fake received.
+type Seen = (HeaderMap, HashMap<String, String>, Value);
+
 #[derive(Default)]
 struct Fake {
     hits: Mutex<HashMap<String, usize>>,
-    seen: Mutex<Vec<(HeaderMap, HashMap<String, String>, Value)>>,
+    seen: Mutex<Vec<Seen>>,
     /// Lets the `abort` scenario drop the connection only after the client saw a chunk.
     release: tokio::sync::Notify,
 }
@@ -45,7 +52,9 @@ fn sse_chunk(content: &str) -> String {
 }
 
 fn sse(parts: Vec<Result<String, std::io::Error>>) -> Response {
-    let body = Body::from_stream(futures::stream::iter(parts.into_iter().map(|p| p.map(Bytes::from))));
+    let body = Body::from_stream(futures::stream::iter(
+        parts.into_iter().map(|p| p.map(Bytes::from)),
+    ));
     ([("content-type", "text/event-stream")], body).into_response()
 }
 
@@ -62,7 +71,10 @@ async fn chat(
         *n += 1;
         *n
     };
-    fake.seen.lock().unwrap().push((headers, query, body.clone()));
+    fake.seen
+        .lock()
+        .unwrap()
+        .push((headers, query, body.clone()));
     let ok = || axum::Json(completion("hello")).into_response();
     match (scenario.as_str(), n) {
         ("flaky500", 1) => (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response(),
@@ -72,21 +84,28 @@ async fn chat(
             axum::Json(json!({"error": {"message": "slow down", "type": "rate_limit_error"}})),
         )
             .into_response(),
-        ("ratelimited_long", _) => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "120")], "no")
+        ("ratelimited_long", _) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "120")],
+            "no",
+        )
             .into_response(),
         ("always500", _) => StatusCode::BAD_GATEWAY.into_response(),
         ("hang", _) => std::future::pending().await,
         ("badreq", _) => (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": {"message": "Invalid 'messages': empty", "type":
-                "invalid_request_error", "param": "messages", "code": null}})),
+            axum::Json(
+                json!({"error": {"message": "Invalid 'messages': empty", "type":
+                "invalid_request_error", "param": "messages", "code": null}}),
+            ),
         )
             .into_response(),
         ("garbage", _) => "this is not json".into_response(),
         ("echo", _) => axum::Json(completion(&body.to_string())).into_response(),
         ("cut", _) => sse(vec![Ok(sse_chunk("Hel")), Ok(sse_chunk("lo"))]),
         ("abort", _) => {
-            let first = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(sse_chunk("Hel")))]);
+            let first =
+                futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(sse_chunk("Hel")))]);
             let fail = futures::stream::once(async move {
                 fake.release.notified().await;
                 Err(std::io::Error::other("connection dropped"))
@@ -97,7 +116,11 @@ async fn chat(
         ("stream", _) => sse(vec![
             Ok(": keep-alive\n\n".to_owned()),
             Ok(sse_chunk("Hel")[..20].to_owned()),
-            Ok(format!("{}{}data: [DO", &sse_chunk("Hel")[20..], sse_chunk("lo"))),
+            Ok(format!(
+                "{}{}data: [DO",
+                &sse_chunk("Hel")[20..],
+                sse_chunk("lo")
+            )),
             Ok("NE]\n\n".to_owned()),
         ]),
         ("flakystream", 1) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -154,7 +177,12 @@ fn req() -> ChatRequest {
 }
 
 fn hits(fake: &Fake, scenario: &str) -> usize {
-    fake.hits.lock().unwrap().get(scenario).copied().unwrap_or(0)
+    fake.hits
+        .lock()
+        .unwrap()
+        .get(scenario)
+        .copied()
+        .unwrap_or(0)
 }
 
 fn kinds(outcomes: &[purser::upstream::AttemptReport]) -> Vec<Option<(FailureKind, Option<u16>)>> {
@@ -176,7 +204,10 @@ async fn server_error_then_success_takes_two_attempts() {
     assert_eq!(c.choices[0].message.text_content(), "hello");
     assert_eq!(c.extra["system_fingerprint"], "fp_x");
     assert_eq!(hits(&fake, "flaky500"), 2);
-    assert_eq!(kinds(&res.attempts), [Some((FailureKind::ServerError, Some(500))), None]);
+    assert_eq!(
+        kinds(&res.attempts),
+        [Some((FailureKind::ServerError, Some(500))), None]
+    );
     assert_eq!(res.attempts[1].attempt, 2);
     assert_eq!(res.attempts[0].provider, "fake");
     assert_eq!(res.attempts[0].model, "gpt-4o-mini");
@@ -189,9 +220,15 @@ async fn rate_limit_then_success_honours_retry_after() {
     let t0 = tokio::time::Instant::now();
     let res = call_chat(&h, &req()).await;
     assert!(res.result.is_ok());
-    assert!(t0.elapsed() >= Duration::from_millis(20), "waited the retry-after-ms");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(20),
+        "waited the retry-after-ms"
+    );
     assert_eq!(hits(&fake, "ratelimited"), 2);
-    assert_eq!(kinds(&res.attempts)[0], Some((FailureKind::RateLimited, Some(429))));
+    assert_eq!(
+        kinds(&res.attempts)[0],
+        Some((FailureKind::RateLimited, Some(429)))
+    );
 }
 
 #[tokio::test]
@@ -200,7 +237,10 @@ async fn long_retry_after_is_not_waited_for() {
     let h = handle_for(&settings(&base, "ratelimited_long", ""), None, 3);
     let res = call_chat(&h, &req()).await;
     let e = res.result.unwrap_err();
-    assert_eq!((e.kind, e.retry_after), (FailureKind::RateLimited, Some(Duration::from_secs(120))));
+    assert_eq!(
+        (e.kind, e.retry_after),
+        (FailureKind::RateLimited, Some(Duration::from_secs(120)))
+    );
     assert_eq!(hits(&fake, "ratelimited_long"), 1);
 }
 
@@ -211,8 +251,15 @@ async fn hanging_upstream_times_out_on_every_attempt() {
     let res = call_chat(&h, &req()).await;
     assert_eq!(res.result.unwrap_err().kind, FailureKind::Timeout);
     assert_eq!(hits(&fake, "hang"), 2);
-    assert_eq!(kinds(&res.attempts), [Some((FailureKind::Timeout, None)); 2]);
-    assert!(res.attempts.iter().all(|a| a.latency >= Duration::from_millis(300)));
+    assert_eq!(
+        kinds(&res.attempts),
+        [Some((FailureKind::Timeout, None)); 2]
+    );
+    assert!(
+        res.attempts
+            .iter()
+            .all(|a| a.latency >= Duration::from_millis(300))
+    );
 }
 
 #[tokio::test]
@@ -253,7 +300,10 @@ async fn breaker_opens_and_stops_calling_the_upstream() {
     let mut h = handle_for(&settings(&base, "always500", ""), None, 0);
     h.breaker = Arc::new(CircuitBreaker::new(3, Duration::from_secs(60)));
     for _ in 0..3 {
-        assert_eq!(call_chat(&h, &req()).await.result.unwrap_err().kind, FailureKind::ServerError);
+        assert_eq!(
+            call_chat(&h, &req()).await.result.unwrap_err().kind,
+            FailureKind::ServerError
+        );
     }
     let res = call_chat(&h, &req()).await;
     assert_eq!(res.result.unwrap_err().kind, FailureKind::CircuitOpen);
@@ -263,7 +313,11 @@ async fn breaker_opens_and_stops_calling_the_upstream() {
 #[tokio::test]
 async fn bearer_auth_and_unknown_fields_reach_the_upstream() {
     let (base, fake) = start().await;
-    let s = settings(&base, "echo", "headers = { 'HTTP-Referer' = 'https://purser.dev' }");
+    let s = settings(
+        &base,
+        "echo",
+        "headers = { 'HTTP-Referer' = 'https://purser.dev' }",
+    );
     let p = OpenAiCompatible::try_new(&s, Some(Secret::new("sk-test-abc"))).unwrap();
     let mut r = req();
     r.stream = true; // chat() must send a non-streaming request anyway
@@ -281,7 +335,11 @@ async fn bearer_auth_and_unknown_fields_reach_the_upstream() {
 #[tokio::test]
 async fn azure_style_key_header_and_api_version() {
     let (base, fake) = start().await;
-    let s = settings(&base, "azure", "auth = 'api_key_header'\nquery = { 'api-version' = '2024-10-21' }");
+    let s = settings(
+        &base,
+        "azure",
+        "auth = 'api_key_header'\nquery = { 'api-version' = '2024-10-21' }",
+    );
     let p = OpenAiCompatible::try_new(&s, Some(Secret::new("az-key-123"))).unwrap();
     p.chat(&req()).await.unwrap();
     let seen = fake.seen.lock().unwrap();
@@ -326,7 +384,10 @@ async fn stream_error_status_before_first_chunk_is_retried() {
     let (base, fake) = start().await;
     let h = handle_for(&settings(&base, "flakystream", ""), None, 2);
     let res = call_stream(&h, &req()).await;
-    assert_eq!(kinds(&res.attempts), [Some((FailureKind::ServerError, Some(503))), None]);
+    assert_eq!(
+        kinds(&res.attempts),
+        [Some((FailureKind::ServerError, Some(503))), None]
+    );
     let items: Vec<_> = res.result.unwrap().collect().await;
     assert_eq!(items.len(), 1);
     assert_eq!(hits(&fake, "flakystream"), 2);
@@ -348,8 +409,11 @@ async fn embeddings_round_trip() {
 #[tokio::test]
 async fn secrets_stay_out_of_errors_and_debug() {
     let (base, _fake) = start().await;
-    let p = OpenAiCompatible::try_new(&settings(&base, "hang", ""), Some(Secret::new("sk-hidden-42")))
-        .unwrap();
+    let p = OpenAiCompatible::try_new(
+        &settings(&base, "hang", ""),
+        Some(Secret::new("sk-hidden-42")),
+    )
+    .unwrap();
     let e = p.chat(&req()).await.unwrap_err();
     assert!(!format!("{e} {e:?} {p:?}").contains("sk-hidden-42"));
 }

@@ -66,7 +66,7 @@ pub fn format(d: Duration) -> String {
         "0".to_owned()
     } else if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
-    } else if d.subsec_nanos() % 1_000_000 == 0 {
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", d.as_millis())
     } else {
         format!("{}ns", d.as_nanos())

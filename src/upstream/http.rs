@@ -157,7 +157,7 @@ impl OpenAiCompatible {
             err.retry_after = Some(after);
         }
         if kind == FailureKind::ClientError {
-            err.client_body = json;
+            err.client_body = json.map(Box::new);
         }
         err
     }
@@ -323,7 +323,10 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         let mut date = HeaderMap::new();
-        date.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        date.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&date), None);
     }
 

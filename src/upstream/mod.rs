@@ -23,8 +23,8 @@ mod sse;
 pub use http::OpenAiCompatible;
 pub use registry::Providers;
 pub use resilience::{
-    AttemptOutcome, AttemptReport, BreakerPermit, BreakerState, CallResult, CircuitBreaker,
-    Jitter, RetryPolicy, UpstreamHandle, call_chat, call_stream,
+    AttemptOutcome, AttemptReport, BreakerPermit, BreakerState, CallResult, CircuitBreaker, Jitter,
+    RetryPolicy, UpstreamHandle, call_chat, call_stream,
 };
 pub use secret::Secret;
 pub use settings::{
@@ -78,7 +78,8 @@ pub struct UpstreamError {
     /// Detail for logs (may include the upstream's error message, never secrets).
     pub message: String,
     /// For `ClientError`: the upstream's OpenAI error body, forwarded to the client as is.
-    pub client_body: Option<Value>,
+    /// Boxed to keep `Result<_, UpstreamError>` small.
+    pub client_body: Option<Box<Value>>,
     /// For `RateLimited`: the upstream's `Retry-After` (or `retry-after-ms`), when sent.
     pub retry_after: Option<Duration>,
 }
@@ -159,7 +160,7 @@ impl UpstreamError {
     }
     /// Sets the body forwarded to the client (for `ClientError`).
     pub fn with_client_body(mut self, body: Value) -> Self {
-        self.client_body = Some(body);
+        self.client_body = Some(Box::new(body));
         self
     }
     /// Sets the upstream's retry hint.

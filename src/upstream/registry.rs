@@ -41,15 +41,16 @@ impl Providers {
             }
             let provider: Arc<dyn Provider> = match s {
                 ProviderSettings::OpenaiCompatible(h) => {
-                    let key = match &h.api_key_env {
-                        Some(var) => Some(env(var).map(Secret::new).ok_or_else(|| {
-                            Error::MissingApiKey {
-                                provider: h.name.clone(),
-                                env_var: var.clone(),
-                            }
-                        })?),
-                        None => None,
-                    };
+                    let key =
+                        match &h.api_key_env {
+                            Some(var) => Some(env(var).map(Secret::new).ok_or_else(|| {
+                                Error::MissingApiKey {
+                                    provider: h.name.clone(),
+                                    env_var: var.clone(),
+                                }
+                            })?),
+                            None => None,
+                        };
                     Arc::new(OpenAiCompatible::try_new(h, key)?)
                 }
                 ProviderSettings::Simulated(sim) => Arc::new(Simulated::try_new(sim)?),
@@ -65,7 +66,12 @@ impl Providers {
     }
 
     /// Adds (or replaces) a provider built elsewhere, e.g. a test double.
-    pub fn insert(&mut self, provider: Arc<dyn Provider>, policy: RetryPolicy, breaker: CircuitBreaker) {
+    pub fn insert(
+        &mut self,
+        provider: Arc<dyn Provider>,
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+    ) {
         let name = provider.name().to_owned();
         self.handles
             .insert(name, UpstreamHandle::new(provider, policy, breaker));
@@ -148,8 +154,12 @@ mod tests {
     #[test]
     fn missing_key_and_duplicate_names_fail() {
         let err = Providers::try_new_with_env(&parse(TWO), &|_| None).unwrap_err();
-        assert!(matches!(err, Error::MissingApiKey { ref env_var, .. } if env_var == "PURSER_TEST_OPENAI_KEY"));
-        let dup = parse("[[providers]]\nname='a'\nkind='simulated'\n[[providers]]\nname='a'\nkind='simulated'\n");
+        assert!(
+            matches!(err, Error::MissingApiKey { ref env_var, .. } if env_var == "PURSER_TEST_OPENAI_KEY")
+        );
+        let dup = parse(
+            "[[providers]]\nname='a'\nkind='simulated'\n[[providers]]\nname='a'\nkind='simulated'\n",
+        );
         assert!(matches!(
             Providers::try_new_with_env(&dup, &|_| None),
             Err(Error::DuplicateProvider { .. })

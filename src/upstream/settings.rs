@@ -305,14 +305,16 @@ mod tests {
         };
         assert_eq!(sim.models[0].per_token_latency, Duration::from_millis(5));
         assert_eq!(sim.models[0].chunk_size, 4);
-        assert_eq!(f.providers[0].retry().backoff_base, Duration::from_millis(100));
+        assert_eq!(
+            f.providers[0].retry().backoff_base,
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
     fn unknown_fields_and_bad_durations_are_rejected() {
-        let bad_field = toml::from_str::<File>(
-            "[[providers]]\nname='s'\nkind='simulated'\nmodle=[]\n",
-        );
+        let bad_field =
+            toml::from_str::<File>("[[providers]]\nname='s'\nkind='simulated'\nmodle=[]\n");
         assert!(bad_field.is_err());
         let bad_dur = toml::from_str::<File>(
             "[[providers]]\nname='o'\nkind='openai_compatible'\nbase_url='http://x'\ntimeout='60'\n",

@@ -155,7 +155,9 @@ mod tests {
     use super::*;
 
     fn fail(b: &CircuitBreaker) {
-        b.try_acquire().unwrap().record(Err(FailureKind::ServerError));
+        b.try_acquire()
+            .unwrap()
+            .record(Err(FailureKind::ServerError));
     }
 
     #[tokio::test(start_paused = true)]
@@ -201,7 +203,9 @@ mod tests {
         b.try_acquire().unwrap().record(Ok(()));
         fail(&b);
         for _ in 0..5 {
-            b.try_acquire().unwrap().record(Err(FailureKind::ClientError));
+            b.try_acquire()
+                .unwrap()
+                .record(Err(FailureKind::ClientError));
         }
         assert_eq!(b.state(), BreakerState::Closed);
     }

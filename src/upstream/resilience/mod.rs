@@ -134,7 +134,12 @@ impl RetryPolicy {
     /// The wait before retry `retry` (0-based) after `err`, or `None` to give up: out of
     /// retries, not retryable, or a `Retry-After` longer than `backoff_max` (better to fail
     /// over than to wait).
-    pub fn delay_after(&self, err: &UpstreamError, retry: u32, jitter: &Jitter) -> Option<Duration> {
+    pub fn delay_after(
+        &self,
+        err: &UpstreamError,
+        retry: u32,
+        jitter: &Jitter,
+    ) -> Option<Duration> {
         self.delay_if(err, retry, jitter, Self::is_retryable)
     }
 
@@ -176,7 +181,9 @@ impl Jitter {
         }
         // The lock is held only to draw one number, never across an await.
         let mut rng = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        Duration::from_nanos(rng.random_range(0..=u64::try_from(max.as_nanos()).unwrap_or(u64::MAX)))
+        Duration::from_nanos(
+            rng.random_range(0..=u64::try_from(max.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -208,7 +215,10 @@ impl std::fmt::Debug for UpstreamHandle {
 /// `CircuitOpen` attempt with zero latency; a refusal before a retry ends the loop with the
 /// previous error).
 pub async fn call_chat(h: &UpstreamHandle, req: &ChatRequest) -> CallResult<ChatCompletion> {
-    run_attempts(h, &req.model, RetryPolicy::is_retryable, || h.provider.chat(req)).await
+    run_attempts(h, &req.model, RetryPolicy::is_retryable, || {
+        h.provider.chat(req)
+    })
+    .await
 }
 
 /// A streaming completion with retries until the first chunk arrives: each attempt opens the
@@ -241,7 +251,9 @@ fn is_retryable_before_first_chunk(kind: FailureKind) -> bool {
 async fn open_stream(p: &dyn Provider, req: &ChatRequest) -> Result<ChunkStream, UpstreamError> {
     let mut stream = p.chat_stream(req).await?;
     match stream.next().await {
-        Some(Ok(first)) => Ok(Box::pin(futures::stream::once(async { Ok(first) }).chain(stream))),
+        Some(Ok(first)) => Ok(Box::pin(
+            futures::stream::once(async { Ok(first) }).chain(stream),
+        )),
         Some(Err(e)) => Err(e),
         None => Err(UpstreamError::new(
             p.name(),
@@ -274,8 +286,13 @@ where
         };
         let started = Utc::now();
         let Some(permit) = h.breaker.try_acquire() else {
-            let err = UpstreamError::new(h.provider.name(), FailureKind::CircuitOpen, "circuit open");
-            attempts.push(report(started, Duration::ZERO, AttemptOutcome::of::<()>(&Err(&err))));
+            let err =
+                UpstreamError::new(h.provider.name(), FailureKind::CircuitOpen, "circuit open");
+            attempts.push(report(
+                started,
+                Duration::ZERO,
+                AttemptOutcome::of::<()>(&Err(&err)),
+            ));
             return CallResult {
                 result: Err(err),
                 attempts,
@@ -284,7 +301,11 @@ where
         let t0 = Instant::now();
         let result = attempt().await;
         permit.record(result.as_ref().map(|_| ()).map_err(|e| e.kind));
-        attempts.push(report(started, t0.elapsed(), AttemptOutcome::of(&result.as_ref())));
+        attempts.push(report(
+            started,
+            t0.elapsed(),
+            AttemptOutcome::of(&result.as_ref()),
+        ));
         let delay = match &result {
             Err(e) => h.policy.delay_if(e, retry, &h.jitter, retryable),
             Ok(_) => None,

@@ -86,7 +86,8 @@ fn handle(p: Arc<Scripted>, max_retries: u32, breaker: CircuitBreaker) -> Upstre
 }
 
 fn req() -> ChatRequest {
-    serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":"hi"}]})).unwrap()
+    serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":"hi"}]}))
+        .unwrap()
 }
 
 fn open_breaker() -> CircuitBreaker {
@@ -120,10 +121,19 @@ fn backoff_is_full_jitter_under_an_exponential_cap() {
 fn client_errors_and_protocol_failures_are_not_retried() {
     let p = RetryPolicy::from_settings(RetrySettings::default());
     let j = Jitter::seeded(0);
-    assert!(p.delay_after(&err(FailureKind::ClientError), 0, &j).is_none());
+    assert!(
+        p.delay_after(&err(FailureKind::ClientError), 0, &j)
+            .is_none()
+    );
     assert!(p.delay_after(&err(FailureKind::Protocol), 0, &j).is_none());
-    assert!(p.delay_after(&err(FailureKind::ServerError), 0, &j).is_some());
-    assert!(p.delay_after(&err(FailureKind::ServerError), 2, &j).is_none());
+    assert!(
+        p.delay_after(&err(FailureKind::ServerError), 0, &j)
+            .is_some()
+    );
+    assert!(
+        p.delay_after(&err(FailureKind::ServerError), 2, &j)
+            .is_none()
+    );
 }
 
 #[test]
@@ -131,7 +141,10 @@ fn retry_after_is_honoured_only_when_small() {
     let p = RetryPolicy::from_settings(RetrySettings::default());
     let j = Jitter::seeded(0);
     let small = err(FailureKind::RateLimited).with_retry_after(Duration::from_millis(1500));
-    assert_eq!(p.delay_after(&small, 0, &j), Some(Duration::from_millis(1500)));
+    assert_eq!(
+        p.delay_after(&small, 0, &j),
+        Some(Duration::from_millis(1500))
+    );
     let big = err(FailureKind::RateLimited).with_retry_after(Duration::from_secs(60));
     assert_eq!(p.delay_after(&big, 0, &j), None);
 }
@@ -196,20 +209,24 @@ async fn call_chat_gives_up_after_max_retries_with_the_last_error() {
 #[tokio::test(start_paused = true)]
 async fn client_error_is_returned_after_one_attempt() {
     let body = json!({"error":{"message":"bad","type":"invalid_request_error"}});
-    let p = Scripted::new(vec![Err(
-        err(FailureKind::ClientError).with_status(400).with_client_body(body.clone()),
-    )]);
+    let p = Scripted::new(vec![Err(err(FailureKind::ClientError)
+        .with_status(400)
+        .with_client_body(body.clone()))]);
     let h = handle(p.clone(), 3, open_breaker());
     let res = call_chat(&h, &req()).await;
     let e = res.result.unwrap_err();
-    assert_eq!(e.client_body, Some(body));
+    assert_eq!(e.client_body, Some(Box::new(body)));
     assert_eq!(p.calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn open_breaker_refuses_without_calling_the_upstream() {
     let p = Scripted::new(vec![Err(err(FailureKind::ServerError)); 10]);
-    let h = handle(p.clone(), 5, CircuitBreaker::new(2, Duration::from_secs(30)));
+    let h = handle(
+        p.clone(),
+        5,
+        CircuitBreaker::new(2, Duration::from_secs(30)),
+    );
     let first = call_chat(&h, &req()).await;
     // The breaker opened after 2 failures and cut the retries short.
     assert_eq!(first.result.unwrap_err().kind, FailureKind::ServerError);
@@ -231,7 +248,10 @@ async fn call_stream_retries_before_the_first_chunk_only() {
     let mut s = res.result.unwrap();
     assert!(s.next().await.unwrap().is_ok());
     // The cut after the first chunk is an item, not a retry.
-    assert_eq!(s.next().await.unwrap().unwrap_err().kind, FailureKind::StreamCut);
+    assert_eq!(
+        s.next().await.unwrap().unwrap_err().kind,
+        FailureKind::StreamCut
+    );
     assert!(s.next().await.is_none());
     assert_eq!(p.calls.load(Ordering::SeqCst), 2);
 }
@@ -239,7 +259,11 @@ async fn call_stream_retries_before_the_first_chunk_only() {
 #[tokio::test(start_paused = true)]
 async fn a_cut_after_the_first_chunk_counts_against_the_breaker() {
     let p = Scripted::new(Vec::new());
-    let h = handle(p.clone(), 2, CircuitBreaker::new(1, Duration::from_secs(30)));
+    let h = handle(
+        p.clone(),
+        2,
+        CircuitBreaker::new(1, Duration::from_secs(30)),
+    );
     let res = call_stream(&h, &req()).await;
     assert_eq!(h.breaker.state(), BreakerState::Closed);
     let items: Vec<_> = res.result.unwrap().collect().await;

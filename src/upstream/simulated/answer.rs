@@ -56,7 +56,11 @@ struct Ctx<'a> {
 }
 
 /// Builds the whole answer for `req` from `model` (and a recorded answer, if one matched).
-pub(super) fn build(req: &ChatRequest, model: &SimulatedModel, replay: Option<&Recorded>) -> Answer {
+pub(super) fn build(
+    req: &ChatRequest,
+    model: &SimulatedModel,
+    replay: Option<&Recorded>,
+) -> Answer {
     let enc = Encoding::for_model(&model.name);
     let prompt_tokens = enc.count_request(req).0;
     let last = req.last_user_text();
@@ -71,7 +75,8 @@ pub(super) fn build(req: &ChatRequest, model: &SimulatedModel, replay: Option<&R
     let seed = request_seed(req);
     let choices: Vec<Choice> = (0..u64::from(req.n.unwrap_or(1).max(1)))
         .map(|i| {
-            let mut rng = StdRng::seed_from_u64(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+            let mut rng =
+                StdRng::seed_from_u64(seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
             choice(&ctx, &mut rng)
         })
         .collect();
@@ -110,7 +115,11 @@ fn choice(ctx: &Ctx<'_>, rng: &mut StdRng) -> Choice {
         return tool_choice(ctx, &tools, rng);
     }
     let (mut pieces, doubt) = content(ctx, rng);
-    let mut finish = if doubt == Doubt::Truncated { "length" } else { "stop" };
+    let mut finish = if doubt == Doubt::Truncated {
+        "length"
+    } else {
+        "stop"
+    };
     text::apply_stop(&mut pieces, &text::stop_strings(ctx.req.stop.as_ref()));
     if let Some(cap) = ctx.req.output_cap()
         && text::apply_cap(&mut pieces, cap, ctx.enc)
@@ -132,13 +141,21 @@ fn content(ctx: &Ctx<'_>, rng: &mut StdRng) -> (Vec<String>, Doubt) {
     let target = (ctx.model.output_tokens as f64 * rng.random_range(0.6..1.4)).max(1.0) as u64;
     match &ctx.req.response_format {
         Some(ResponseFormat::JsonSchema { .. }) | Some(ResponseFormat::JsonObject) => {
-            let soft = if doubt == Doubt::None { Doubt::None } else { Doubt::LowConfidence };
+            let soft = if doubt == Doubt::None {
+                Doubt::None
+            } else {
+                Doubt::LowConfidence
+            };
             (text::split_chars(&json_answer(ctx, target, rng), 4), soft)
         }
         _ => match (ctx.replay, doubt) {
             (Some(rec), _) => {
                 let weak = rec.score.is_some_and(|s| s < 0.5);
-                let d = if weak { Doubt::LowConfidence } else { Doubt::None };
+                let d = if weak {
+                    Doubt::LowConfidence
+                } else {
+                    Doubt::None
+                };
                 (text::split_words(&rec.text), d)
             }
             (None, Doubt::Refusal) => (text::split_words(text::REFUSAL), doubt),
@@ -162,7 +179,12 @@ fn content(ctx: &Ctx<'_>, rng: &mut StdRng) -> (Vec<String>, Doubt) {
 }
 
 fn json_answer(ctx: &Ctx<'_>, target: u64, rng: &mut StdRng) -> String {
-    let value = match ctx.req.response_format.as_ref().and_then(ResponseFormat::schema) {
+    let value = match ctx
+        .req
+        .response_format
+        .as_ref()
+        .and_then(ResponseFormat::schema)
+    {
         Some(schema) => schema::generate(schema, rng, &ctx.words),
         None => {
             let answer = text::prose(ctx.enc, &ctx.words, target.min(40), rng).concat();
@@ -202,7 +224,11 @@ pub(super) fn selected_tools(req: &ChatRequest) -> Vec<&Value> {
     }
     let prompt = req.last_user_text().to_lowercase();
     let matching = || -> Vec<&Value> {
-        functions.iter().copied().filter(|f| mentions(&prompt, f)).collect()
+        functions
+            .iter()
+            .copied()
+            .filter(|f| mentions(&prompt, f))
+            .collect()
     };
     let mut chosen = match (req.tool_choice.as_ref(), req.forced_function()) {
         (_, Some(name)) => functions
@@ -225,20 +251,29 @@ pub(super) fn selected_tools(req: &ChatRequest) -> Vec<&Value> {
 }
 
 fn mentions(prompt: &str, function: &Value) -> bool {
-    let name = function.get("name").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+    let name = function
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
     if !name.is_empty() && (prompt.contains(&name) || prompt.contains(&name.replace('_', " "))) {
         return true;
     }
     let prompt_words: Vec<&str> = prompt.split(|c: char| !c.is_alphanumeric()).collect();
     // A distinctive part of the name ("weather" of `get_weather`) is enough.
-    let generic = ["get", "set", "list", "make", "create", "fetch", "find", "update", "delete"];
+    let generic = [
+        "get", "set", "list", "make", "create", "fetch", "find", "update", "delete",
+    ];
     if name
         .split(|c: char| !c.is_alphanumeric())
         .any(|part| part.len() >= 4 && !generic.contains(&part) && prompt_words.contains(&part))
     {
         return true;
     }
-    let description = function.get("description").and_then(Value::as_str).unwrap_or_default();
+    let description = function
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let hits = text::keywords(description)
         .iter()
         .filter(|w| w.len() >= 5 && prompt_words.contains(&w.as_str()))
@@ -250,12 +285,19 @@ fn tool_choice(ctx: &Ctx<'_>, tools: &[&Value], rng: &mut StdRng) -> Choice {
     let calls: Vec<ToolCall> = tools
         .iter()
         .map(|f| {
-            let params = f.get("parameters").cloned().unwrap_or(json!({"type": "object"}));
+            let params = f
+                .get("parameters")
+                .cloned()
+                .unwrap_or(json!({"type": "object"}));
             ToolCall {
                 id: format!("call_{:024x}", rng.random::<u128>() >> 32),
                 kind: "function".to_owned(),
                 function: ToolCallFunction {
-                    name: f.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    name: f
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     arguments: schema::generate(&params, rng, &ctx.words).to_string(),
                 },
             }
@@ -266,7 +308,11 @@ fn tool_choice(ctx: &Ctx<'_>, tools: &[&Value], rng: &mut StdRng) -> Choice {
         .map(|c| ctx.enc.count(&c.function.name).0 + ctx.enc.count(&c.function.arguments).0)
         .sum();
     // OpenAI reports `stop` when tool_choice forced a specific function.
-    let finish = if ctx.req.forced_function().is_some() { "stop" } else { "tool_calls" };
+    let finish = if ctx.req.forced_function().is_some() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     Choice {
         pieces: None,
         tool_calls: calls,

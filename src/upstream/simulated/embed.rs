@@ -77,7 +77,12 @@ fn unit_vector(model: &str, text: &str, dims: usize) -> Vec<f64> {
             (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
         })
         .collect();
-    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
     v.iter_mut().for_each(|x| *x /= norm);
     v
 }

@@ -224,17 +224,23 @@ impl Provider for Simulated {
             include_usage: req.wants_stream_usage(),
         };
         let queue: VecDeque<_> = stream::chunks(&header, &answer).into();
-        Ok(Box::pin(futures::stream::unfold(queue, |mut q| async move {
-            let (delay, chunk) = q.pop_front()?;
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            Some((Ok(chunk), q))
-        })))
+        Ok(Box::pin(futures::stream::unfold(
+            queue,
+            |mut q| async move {
+                let (delay, chunk) = q.pop_front()?;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Some((Ok(chunk), q))
+            },
+        )))
     }
 
     async fn embeddings(&self, body: &Value) -> Result<Value, UpstreamError> {
-        let name = body.get("model").and_then(Value::as_str).unwrap_or_default();
+        let name = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let model = self.inner.model(name)?;
         let Some(dims) = model.dimensions else {
             let msg = format!("`{name}` is a chat model, not an embeddings model");

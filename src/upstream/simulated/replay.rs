@@ -68,7 +68,9 @@ impl ReplayTable {
         let mut rows = 0;
         for record in reader.records() {
             let Ok(record) = record else { continue };
-            let Some(prompt) = record.get(prompt_col) else { continue };
+            let Some(prompt) = record.get(prompt_col) else {
+                continue;
+            };
             let entry = self.by_prompt.entry(normalise(prompt)).or_default();
             for (model, i, score) in &models {
                 if let Some(text) = record.get(*i).filter(|t| !t.trim().is_empty()) {

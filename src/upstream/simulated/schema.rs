@@ -32,7 +32,11 @@ impl Generator<'_> {
     fn value(&mut self, schema: &Value, depth: u32) -> Value {
         let Some(obj) = schema.as_object() else {
             // `true` accepts anything; `false` accepts nothing (null is as good as any).
-            return if schema == &Value::Bool(true) { json!("x") } else { Value::Null };
+            return if schema == &Value::Bool(true) {
+                json!("x")
+            } else {
+                Value::Null
+            };
         };
         if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
             let target = r.strip_prefix('#').and_then(|p| self.root.pointer(p));
@@ -96,7 +100,10 @@ impl Generator<'_> {
 
     fn array(&mut self, obj: &Map<String, Value>, depth: u32) -> Value {
         let min = uint(obj, "minItems").unwrap_or(1);
-        let max = uint(obj, "maxItems").unwrap_or(min.max(3)).max(min).min(min + 3);
+        let max = uint(obj, "maxItems")
+            .unwrap_or(min.max(3))
+            .max(min)
+            .min(min + 3);
         let len = self.rng.random_range(min..=max);
         let unique = obj.get("uniqueItems") == Some(&Value::Bool(true));
         let items = obj.get("items").cloned().unwrap_or(Value::Bool(true));
@@ -123,7 +130,10 @@ impl Generator<'_> {
         let (lo, hi) = (lo as i64, (hi as i64).max(lo as i64));
         match num(obj, "multipleOf").map(|m| m as i64).filter(|m| *m > 0) {
             Some(m) => {
-                let (a, b) = (lo.div_euclid(m) + i64::from(lo.rem_euclid(m) != 0), hi.div_euclid(m));
+                let (a, b) = (
+                    lo.div_euclid(m) + i64::from(lo.rem_euclid(m) != 0),
+                    hi.div_euclid(m),
+                );
                 json!(self.rng.random_range(a..=b.max(a)) * m)
             }
             None => json!(self.rng.random_range(lo..=hi)),
@@ -141,7 +151,11 @@ impl Generator<'_> {
         // Stay strictly inside so exclusive bounds hold; two decimals read naturally.
         let x = lo + (hi - lo) * self.rng.random_range(0.05..0.95);
         let rounded = (x * 100.0).round() / 100.0;
-        json!(if rounded > lo && rounded < hi { rounded } else { x })
+        json!(if rounded > lo && rounded < hi {
+            rounded
+        } else {
+            x
+        })
     }
 
     fn string(&mut self, obj: &Map<String, Value>) -> Value {
@@ -153,7 +167,9 @@ impl Generator<'_> {
             Some("time") => "10:20:30Z".to_owned(),
             Some("email") => "user@example.com".to_owned(),
             Some("uri" | "url" | "uri-reference" | "iri") => "https://example.com/item".to_owned(),
-            Some("uuid") => uuid::Builder::from_random_bytes(self.rng.random()).into_uuid().to_string(),
+            Some("uuid") => uuid::Builder::from_random_bytes(self.rng.random())
+                .into_uuid()
+                .to_string(),
             Some("ipv4") => "192.0.2.1".to_owned(),
             Some("ipv6") => "2001:db8::1".to_owned(),
             Some("hostname") => "example.com".to_owned(),

@@ -44,7 +44,10 @@ pub(super) fn chunks(h: &Header<'_>, answer: &Answer) -> Vec<(Duration, ChatChun
             };
             out.push((delay, chunk(h, index, delta, None, logprobs)));
         }
-        out.push((Duration::ZERO, chunk(h, index, Delta::default(), Some(c.finish_reason), None)));
+        out.push((
+            Duration::ZERO,
+            chunk(h, index, Delta::default(), Some(c.finish_reason), None),
+        ));
     }
     if h.include_usage {
         let mut last = chunk(h, 0, Delta::default(), None, None);

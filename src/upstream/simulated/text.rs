@@ -16,8 +16,18 @@ const FILLER: &[&str] = &[
 ];
 
 const MATH_WORDS: &[&str] = &[
-    "calculate", "solve", "equation", "how many", "how much", "sum", "total", "percent",
-    "integral", "derivative", "prove", "probability",
+    "calculate",
+    "solve",
+    "equation",
+    "how many",
+    "how much",
+    "sum",
+    "total",
+    "percent",
+    "integral",
+    "derivative",
+    "prove",
+    "probability",
 ];
 const CODE_MARKERS: &[&str] = &[
     "```", "fn ", "def ", "class ", "function", "return ", "#include", "=>", "();", "import ",
@@ -76,8 +86,10 @@ pub(super) fn prose(enc: Encoding, words: &[String], target: u64, rng: &mut StdR
             sentence_len = 0;
             sentences += 1;
         }
-        let sep = match (pieces.is_empty(), sentence_len == 1 && sentences % 4 == 0 && sentences > 0)
-        {
+        let sep = match (
+            pieces.is_empty(),
+            sentence_len == 1 && sentences.is_multiple_of(4) && sentences > 0,
+        ) {
             (true, _) => "",
             (false, true) => "\n\n",
             (false, false) => " ",
@@ -135,7 +147,11 @@ pub(super) fn split_chars(text: &str, size: usize) -> Vec<String> {
 pub(super) fn stop_strings(stop: Option<&Value>) -> Vec<String> {
     let list = match stop {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         _ => Vec::new(),
     };
     list.into_iter().filter(|s| !s.is_empty()).collect()
@@ -217,10 +233,14 @@ mod tests {
 
     #[test]
     fn stop_and_cap_cut_on_pieces() {
-        let mut p: Vec<String> = ["Hello", " world", " and", " more"].map(String::from).into();
+        let mut p: Vec<String> = ["Hello", " world", " and", " more"]
+            .map(String::from)
+            .into();
         assert!(apply_stop(&mut p, &["rld a".to_owned(), "more".to_owned()]));
         assert_eq!(p.concat(), "Hello wo");
-        let mut q: Vec<String> = ["Hello", " world", " and", " more"].map(String::from).into();
+        let mut q: Vec<String> = ["Hello", " world", " and", " more"]
+            .map(String::from)
+            .into();
         assert!(apply_cap(&mut q, 2, Encoding::O200kBase));
         assert_eq!(q.concat(), "Hello world");
         assert!(!apply_cap(&mut q, 10, Encoding::O200kBase));

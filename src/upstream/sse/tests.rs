@@ -74,7 +74,13 @@ async fn chunk_stream_ends_cleanly_at_done() {
     let items = collect(chunk_stream("p", body_of(parts), Duration::from_secs(5))).await;
     let texts: Vec<_> = items
         .iter()
-        .map(|i| i.as_ref().unwrap().choices[0].delta.content.clone().unwrap())
+        .map(|i| {
+            i.as_ref().unwrap().choices[0]
+                .delta
+                .content
+                .clone()
+                .unwrap()
+        })
         .collect();
     assert_eq!(texts, ["a", "b"]);
 }
@@ -108,7 +114,10 @@ async fn garbage_and_error_events_end_the_stream_with_typed_errors() {
     ))
     .await;
     let e = items[0].as_ref().unwrap_err();
-    assert_eq!((e.kind, e.message.as_str()), (FailureKind::ServerError, "overloaded"));
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (FailureKind::ServerError, "overloaded")
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,7 +9,10 @@ fn assert_always_valid(schema: Value) {
     for seed in 0..60 {
         let v = generate(&schema, &mut StdRng::seed_from_u64(seed), &words);
         let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "seed {seed}: {v} violates {schema}: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "seed {seed}: {v} violates {schema}: {errors:?}"
+        );
     }
 }
 
