@@ -1,5 +1,10 @@
 //! The writer: crash recovery, reopen, concurrency, shutdown draining, fsync policies, locking.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns; a panic there is a test failure"
+)]
 
+#[cfg(test)]
 mod ledger_support;
 
 use std::collections::HashSet;
@@ -23,7 +28,7 @@ fn request_ids(t: &TempLedger) -> Vec<String> {
         .unwrap()
         .map(|r| match r.unwrap().body {
             RecordBody::Request(r) => r.request_id,
-            other => panic!("unexpected body {other:?}"),
+            other => format!("unexpected body kind {:?}", other.kind()),
         })
         .collect()
 }

@@ -33,6 +33,10 @@ pub struct LedgerRecord {
 /// What a ledger line records. Serialized without a tag: the tag is the line's `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one body per request, built once and passed by reference; boxing adds an allocation for nothing"
+)]
 pub enum RecordBody {
     /// A gateway request.
     Request(RequestRecord),
