@@ -48,20 +48,35 @@ impl Running {
 
 /// Loads the configuration, opens the ledger, binds the listener and serves in a task.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
-    let (mut gw, base) = config::load_gateway(opts.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut gw, base) =
+        config::load_gateway(opts.config.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(l) = opts.listen {
         gw.server.listen = l;
     }
     if let Some(d) = opts.data_dir {
         gw.data.dir = d;
     }
-    let snapshot = config::load_snapshot(&gw, &base, 1).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    let snapshot = config::load_snapshot(&gw, &base, 1)
+        .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    // Load the BPE tables now rather than on the first request.
+    for enc in [
+        crate::tokenizer::Encoding::O200kBase,
+        crate::tokenizer::Encoding::Cl100kBase,
+    ] {
+        enc.count("warm up");
+    }
     let metrics = Arc::new(Metrics::try_new(&[])?);
     metrics.config_generation.set(1);
-    let (ledger, ledger_task) = Ledger::open(&gw.ledger, &gw.data.dir).context("opening the ledger")?;
+    let (ledger, ledger_task) =
+        Ledger::open(&gw.ledger, &gw.data.dir).context("opening the ledger")?;
     let config = Arc::new(ConfigHandle::new(snapshot));
     let stop = CancellationToken::new();
-    let reloader = config::spawn_reloader(Arc::clone(&config), opts.config.clone(), Arc::clone(&metrics), stop.clone());
+    let reloader = config::spawn_reloader(
+        Arc::clone(&config),
+        opts.config.clone(),
+        Arc::clone(&metrics),
+        stop.clone(),
+    );
     let pipeline = Pipeline::new(PipelineParts {
         config,
         metrics,
@@ -77,12 +92,15 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let serve_stop = stop.clone();
     let join = tokio::spawn(async move {
         let app = router(pipeline);
-        let server = axum::serve(listener, app).with_graceful_shutdown(serve_stop.clone().cancelled_owned());
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(serve_stop.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
         serve_stop.cancelled().await;
         match tokio::time::timeout(grace, server).await {
             Ok(r) => r.context("server task")?.context("server")?,
-            Err(_) => tracing::warn!("shutdown grace period over; abandoning remaining connections"),
+            Err(_) => {
+                tracing::warn!("shutdown grace period over; abandoning remaining connections")
+            }
         }
         reloader.abort();
         // Settlement tasks of streams that ended during the drain hold ledger handles; the

@@ -52,7 +52,13 @@ fn main() -> ExitCode {
         Command::Ledger(LedgerCommand::Verify(a)) => {
             purser::ledger::cli::run_verify(&a, &mut std::io::stdout().lock())
                 .map_err(anyhow::Error::from)
-                .and_then(|ok| if ok { Ok(()) } else { Err(anyhow::anyhow!("ledger chain is broken")) })
+                .and_then(|ok| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!("ledger chain is broken"))
+                    }
+                })
         }
     };
     match result {
@@ -75,7 +81,9 @@ fn init_tracing() {
 }
 
 fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let running = purser::app::start(purser::app::ServeOptions {
             config: a.config,

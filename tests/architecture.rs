@@ -69,7 +69,12 @@ fn dependencies_point_one_way() {
     let mut violations: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in files {
         let rel = f.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         let module = first.trim_end_matches(".rs").to_owned();
         let Some(from) = layer_of(&module) else {
             continue; // lib.rs, main.rs
@@ -89,11 +94,15 @@ fn dependencies_point_one_way() {
             }
         }
     }
-    assert!(violations.is_empty(), "wrong-way dependencies: {violations:#?}");
+    assert!(
+        violations.is_empty(),
+        "wrong-way dependencies: {violations:#?}"
+    );
 }
 
 #[test]
 fn the_scanner_sees_grouped_and_plain_paths() {
-    let t = "use crate::{api::ChatRequest, types};\nlet x = crate::router::decide(); // crate::app\n";
+    let t =
+        "use crate::{api::ChatRequest, types};\nlet x = crate::router::decide(); // crate::app\n";
     assert_eq!(referenced_modules(t), vec!["api", "types", "router"]);
 }

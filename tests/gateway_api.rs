@@ -17,13 +17,23 @@ fn sse_events(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn plain_completion_has_openai_shape_and_purser_headers() {
     let mut gw = Gateway::start(None, "").await;
-    let r = gw.post("/v1/chat/completions", chat_body("gpt-4o-mini", "Say hello")).await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            chat_body("gpt-4o-mini", "Say hello"),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let h = r.headers().clone();
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion");
     assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
-    assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+    assert!(
+        !v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
     let u = &v["usage"];
     assert_eq!(
         u["total_tokens"].as_u64().unwrap(),
@@ -36,7 +46,12 @@ async fn plain_completion_has_openai_shape_and_purser_headers() {
     let header_cost: f64 = h["x-purser-cost-usd"].to_str().unwrap().parse().unwrap();
     assert_eq!((header_cost * 1e6).round() as i64, expect);
     assert_eq!(h["x-purser-model"], "gpt-4o-mini");
-    assert!(h["x-purser-request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(
+        h["x-purser-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     gw.stop().await;
     let reqs = gw.requests();
     assert_eq!(reqs.len(), 1);
@@ -59,13 +74,21 @@ async fn stream_with_usage_follows_openai_chunk_format() {
         .iter()
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]));
     assert!(last["usage"]["completion_tokens"].as_u64().unwrap() > 0);
     // Every chunk before the usage chunk carries `usage: null`.
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c["usage"].is_null() && c.get("usage").is_some()));
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c["usage"].is_null() && c.get("usage").is_some())
+    );
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -84,7 +107,10 @@ async fn stream_with_usage_follows_openai_chunk_format() {
     gw.stop().await;
     let reqs = gw.requests();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs.iter().all(|r| r["stream"] == true && r["cost_micros"].as_i64().unwrap() > 0));
+    assert!(
+        reqs.iter()
+            .all(|r| r["stream"] == true && r["cost_micros"].as_i64().unwrap() > 0)
+    );
 }
 
 #[tokio::test]
@@ -98,12 +124,21 @@ async fn forced_tool_call_returns_schema_valid_arguments() {
             "required": ["city", "unit"]}}}],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}}
     });
-    let v: Value = gw.post("/v1/chat/completions", body.clone()).await.json().await.unwrap();
+    let v: Value = gw
+        .post("/v1/chat/completions", body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
     let choice = &v["choices"][0];
-    assert_eq!(choice["finish_reason"], "tool_calls");
+    // OpenAI ends a call forced by a named tool_choice with "stop" (and "tool_calls" when the
+    // model chose to call on its own).
+    assert_eq!(choice["finish_reason"], "stop");
+    assert_eq!(choice["message"]["content"], Value::Null);
     let call = &choice["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "get_weather");
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert!(args["city"].is_string());
     assert!(["c", "f"].contains(&args["unit"].as_str().unwrap()));
 
@@ -131,15 +166,27 @@ async fn json_schema_mode_returns_matching_json() {
             "type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0, "maximum": 150}},
             "required": ["name", "age"], "additionalProperties": false}}}
     });
-    let v: Value = gw.post("/v1/chat/completions", body).await.json().await.unwrap();
-    let content: Value = serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    let v: Value = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let content: Value =
+        serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert!(content["name"].is_string());
     let age = content["age"].as_i64().unwrap();
     assert!((0..=150).contains(&age));
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "json please"}],
         "response_format": {"type": "json_object"}});
-    let v: Value = gw.post("/v1/chat/completions", body).await.json().await.unwrap();
-    let content: Value = serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    let v: Value = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let content: Value =
+        serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert!(content.is_object());
     gw.stop().await;
 }
@@ -168,21 +215,44 @@ fn assert_error_shape(v: &Value) {
 async fn bad_requests_get_openai_errors_and_ledger_records() {
     let mut gw = Gateway::start(None, "").await;
     let (s, v) = raw(&gw, r#"{"model":"gpt-4o-mini","messages":[{"role""#).await;
-    assert_eq!((s, v["error"]["code"].clone()), (400, json!("invalid_json")));
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (400, json!("invalid_json"))
+    );
     assert_error_shape(&v);
     let (s, v) = raw(&gw, r#"{"model":"gpt-4o-mini","messages":"hi"}"#).await;
     assert_eq!((s, v["error"]["param"].clone()), (400, json!("messages")));
-    let (s, v) = raw(&gw, &b"{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}"[..]).await;
+    let (s, v) = raw(
+        &gw,
+        &b"{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}"[..],
+    )
+    .await;
     assert_eq!(s, 400);
     assert_error_shape(&v);
-    let (s, v) = raw(&gw, r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"temperature":9}"#).await;
-    assert_eq!((s, v["error"]["param"].clone()), (400, json!("temperature")));
+    let (s, v) = raw(
+        &gw,
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"temperature":9}"#,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["param"].clone()),
+        (400, json!("temperature"))
+    );
     let (s, v) = raw(&gw, chat_body("no-such-model", "x").to_string()).await;
-    assert_eq!((s, v["error"]["code"].clone()), (404, json!("model_not_found")));
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (404, json!("model_not_found"))
+    );
     // Over the 1 MiB limit of the test config.
-    let big = format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{}"}}]}}"#, "a".repeat(2 << 20));
+    let big = format!(
+        r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "a".repeat(2 << 20)
+    );
     let (s, v) = raw(&gw, big).await;
-    assert_eq!((s, v["error"]["code"].clone()), (413, json!("request_too_large")));
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (413, json!("request_too_large"))
+    );
     let r = gw.get("/v1/chat/completions").await;
     assert_eq!(r.status(), 405);
     assert_error_shape(&r.json().await.unwrap());
@@ -202,15 +272,26 @@ async fn bad_requests_get_openai_errors_and_ledger_records() {
 async fn models_embeddings_health_and_metrics() {
     let mut gw = Gateway::start(None, "").await;
     let v: Value = gw.get("/v1/models").await.json().await.unwrap();
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert!(ids.contains(&"gpt-4o-mini"));
-    let r = gw.post("/v1/embeddings", json!({"model": "text-embedding-3-small", "input": ["hello", "world"]})).await;
+    let r = gw
+        .post(
+            "/v1/embeddings",
+            json!({"model": "text-embedding-3-small", "input": ["hello", "world"]}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     assert_eq!(gw.get("/healthz").await.status(), 200);
     assert_eq!(gw.get("/readyz").await.status(), 200);
-    gw.post("/v1/chat/completions", chat_body("gpt-4o-mini", "hi")).await;
+    gw.post("/v1/chat/completions", chat_body("gpt-4o-mini", "hi"))
+        .await;
     let text = gw.get("/metrics").await.text().await.unwrap();
     for name in [
         "purser_requests_total",
@@ -229,5 +310,9 @@ async fn models_embeddings_health_and_metrics() {
         .arg(gw.ledger_path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

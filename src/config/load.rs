@@ -63,12 +63,17 @@ fn err(file: &str, key: Option<String>, message: impl Into<String>) -> ConfigErr
 pub fn load_gateway(path: Option<&Path>) -> Result<(GatewaySettings, PathBuf), ConfigErrors> {
     let (name, text, base) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| ConfigErrors(vec![err(&p.display().to_string(), None, e.to_string())]))?;
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![err(&p.display().to_string(), None, e.to_string())])
+            })?;
             let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
             (p.display().to_string(), text, base)
         }
-        None => ("<built-in purser.toml>".to_owned(), DEFAULT_GATEWAY.to_owned(), PathBuf::from(".")),
+        None => (
+            "<built-in purser.toml>".to_owned(),
+            DEFAULT_GATEWAY.to_owned(),
+            PathBuf::from("."),
+        ),
     };
     let gw: GatewaySettings =
         toml::from_str(&text).map_err(|e| ConfigErrors(vec![err(&name, None, e.to_string())]))?;
@@ -76,7 +81,11 @@ pub fn load_gateway(path: Option<&Path>) -> Result<(GatewaySettings, PathBuf), C
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// Builds a snapshot from gateway settings plus the routes and pricing folders.
@@ -96,7 +105,8 @@ pub fn load_snapshot(
         errors.extend(es.into_iter().map(|e| err("pricing", None, e.to_string())));
         PriceTable::default()
     });
-    let providers = Providers::try_new(&gw.providers).map_err(|e| err("providers", None, e.to_string()));
+    let providers =
+        Providers::try_new(&gw.providers).map_err(|e| err("providers", None, e.to_string()));
     let models = build_models(gw, &prices, &mut errors);
     let providers = match providers {
         Ok(p) => Some(p),
@@ -108,7 +118,11 @@ pub fn load_snapshot(
     if let Some(p) = &providers {
         for m in models.values() {
             if p.get(&m.provider).is_none() {
-                errors.push(err("models", Some(format!("models.{}.provider", m.id)), format!("unknown provider `{}`", m.provider)));
+                errors.push(err(
+                    "models",
+                    Some(format!("models.{}.provider", m.id)),
+                    format!("unknown provider `{}`", m.provider),
+                ));
             }
         }
     }
@@ -119,7 +133,10 @@ pub fn load_snapshot(
             prices,
             models,
             providers: Arc::new(providers),
-            watched: [routes_dir, pricing_dir].into_iter().filter(|p| p.exists()).collect(),
+            watched: [routes_dir, pricing_dir]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect(),
         }),
         _ => Err(ConfigErrors(errors)),
     }
@@ -134,12 +151,20 @@ fn build_models(
     for (i, m) in gw.models.iter().enumerate() {
         let key = m.price.clone().unwrap_or_else(|| m.name.clone());
         let Some(price) = prices.get(&key) else {
-            errors.push(err("gateway", Some(format!("models[{i}].price")), format!("no price table entry for `{key}` (every routable model needs a price)")));
+            errors.push(err(
+                "gateway",
+                Some(format!("models[{i}].price")),
+                format!("no price table entry for `{key}` (every routable model needs a price)"),
+            ));
             continue;
         };
         let id = ModelId::new(&m.name);
         if out.contains_key(&id) {
-            errors.push(err("gateway", Some(format!("models[{i}].name")), format!("duplicate model `{}`", m.name)));
+            errors.push(err(
+                "gateway",
+                Some(format!("models[{i}].name")),
+                format!("duplicate model `{}`", m.name),
+            ));
             continue;
         }
         out.insert(

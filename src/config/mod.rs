@@ -50,6 +50,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot with nothing configured (placeholder contexts, tests).
+    pub fn empty() -> Self {
+        Self {
+            generation: 0,
+            prices: PriceTable::default(),
+            models: BTreeMap::new(),
+            providers: Arc::new(Providers::default()),
+            watched: Vec::new(),
+        }
+    }
+
     /// The catalogue entry of a model.
     pub fn model(&self, id: &str) -> Option<&ModelEntry> {
         self.models.get(&ModelId::new(id))

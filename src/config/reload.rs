@@ -100,11 +100,17 @@ async fn reload_once(handle: &ConfigHandle, config_path: Option<PathBuf>, metric
             handle.swap(s);
         }
         Ok(Err(errors)) => {
-            metrics.config_reloads.with_label_values(&["rejected"]).inc();
+            metrics
+                .config_reloads
+                .with_label_values(&["rejected"])
+                .inc();
             tracing::error!(%errors, "configuration reload rejected; the previous configuration keeps serving");
         }
         Err(e) => {
-            metrics.config_reloads.with_label_values(&["rejected"]).inc();
+            metrics
+                .config_reloads
+                .with_label_values(&["rejected"])
+                .inc();
             tracing::error!(error = %e, "configuration reload task failed");
         }
     }

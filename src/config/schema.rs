@@ -49,7 +49,10 @@ pub struct ServerSettings {
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// Upper bound of a whole request, all attempts included.
-    #[serde(default = "default_request_timeout", with = "crate::upstream::duration")]
+    #[serde(
+        default = "default_request_timeout",
+        with = "crate::upstream::duration"
+    )]
     pub request_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
     #[serde(default = "default_grace", with = "crate::upstream::duration")]

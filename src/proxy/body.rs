@@ -4,7 +4,6 @@
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ProxyError;
@@ -57,7 +56,10 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProxyEr
                 serde_json::error::Category::Data => {
                     let param = (path != ".").then_some(path);
                     Err(ProxyError::Invalid(crate::api::ValidationError {
-                        message: format!("Invalid value for '{}': {inner}", param.as_deref().unwrap_or("body")),
+                        message: format!(
+                            "Invalid value for '{}': {inner}",
+                            param.as_deref().unwrap_or("body")
+                        ),
                         param,
                     }))
                 }
@@ -72,7 +74,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ProxyEr
 /// Collects a body for tests and small admin routes.
 #[cfg(test)]
 pub(crate) async fn collect(body: Body) -> Bytes {
-    body.collect().await.map(|c| c.to_bytes()).unwrap_or_default()
+    use http_body_util::BodyExt;
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -82,14 +88,18 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_path() {
-        let e = parse_json::<ChatRequest>(br#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#)
-            .unwrap_err();
+        let e = parse_json::<ChatRequest>(
+            br#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+        )
+        .unwrap_err();
         match e {
             ProxyError::Invalid(v) => assert_eq!(v.param.as_deref(), Some("temperature")),
             other => panic!("{other:?}"),
         }
-        let e = parse_json::<ChatRequest>(br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#)
-            .unwrap_err();
+        let e = parse_json::<ChatRequest>(
+            br#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#,
+        )
+        .unwrap_err();
         match e {
             ProxyError::Invalid(v) => assert_eq!(v.param.as_deref(), Some("messages[0].role")),
             other => panic!("{other:?}"),
@@ -112,7 +122,10 @@ mod tests {
     async fn body_over_limit_is_413_after_draining() {
         let big = vec![b'a'; 2048];
         let r = read_limited(Body::from(big), Some(2048), 1024).await;
-        assert!(matches!(r, Err(ProxyError::PayloadTooLarge { limit: 1024 })));
+        assert!(matches!(
+            r,
+            Err(ProxyError::PayloadTooLarge { limit: 1024 })
+        ));
         let ok = read_limited(Body::from("hello"), None, 1024).await.unwrap();
         assert_eq!(&ok[..], b"hello");
         assert_eq!(collect(Body::from("x")).await, Bytes::from("x"));

@@ -75,11 +75,6 @@ impl RequestCtx {
         c
     }
 
-    /// Milliseconds since the request arrived.
-    pub(crate) fn elapsed_ms(&self) -> f64 {
-        self.started.elapsed().as_secs_f64() * 1000.0
-    }
-
     /// Moves the request's state to a stream guard, which then owns settlement; the context
     /// left behind must not be finished again.
     pub(crate) fn hand_off(&mut self) -> RequestCtx {

@@ -81,17 +81,31 @@ impl Pipeline {
             .snapshot
             .providers
             .handle(&entry.provider)
-            .ok_or_else(|| ProxyError::Internal(format!("provider `{}` missing", entry.provider)))?;
+            .ok_or_else(|| {
+                ProxyError::Internal(format!("provider `{}` missing", entry.provider))
+            })?;
         let mut up = req.clone();
         up["model"] = Value::String(entry.upstream_model.clone());
         let started = tokio::time::Instant::now();
         let answer = handle.provider.embeddings(&up).await;
         ctx.upstream_time += started.elapsed();
         let answer = answer?;
-        let usage = match answer.pointer("/usage/prompt_tokens").and_then(Value::as_u64) {
-            Some(n) => (TokenUsage { input: Tokens(n), ..TokenUsage::default() }, UsageSource::Provider),
+        let usage = match answer
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+        {
+            Some(n) => (
+                TokenUsage {
+                    input: Tokens(n),
+                    ..TokenUsage::default()
+                },
+                UsageSource::Provider,
+            ),
             None => (
-                TokenUsage { input: entry.price.encoding.count(&text), ..TokenUsage::default() },
+                TokenUsage {
+                    input: entry.price.encoding.count(&text),
+                    ..TokenUsage::default()
+                },
                 UsageSource::Tiktoken,
             ),
         };

@@ -225,34 +225,69 @@ impl ProxyError {
         use StatusCode as S;
         let inv = "invalid_request_error";
         match self {
-            ProxyError::InvalidJson { .. } => (S::BAD_REQUEST, inv, None, Some("invalid_json".into())),
-            ProxyError::Invalid(v) => (S::BAD_REQUEST, inv, v.param.clone(), Some("invalid_value".into())),
-            ProxyError::Unauthorized { .. } => {
-                (S::UNAUTHORIZED, "authentication_error", None, Some("invalid_api_key".into()))
+            ProxyError::InvalidJson { .. } => {
+                (S::BAD_REQUEST, inv, None, Some("invalid_json".into()))
             }
+            ProxyError::Invalid(v) => (
+                S::BAD_REQUEST,
+                inv,
+                v.param.clone(),
+                Some("invalid_value".into()),
+            ),
+            ProxyError::Unauthorized { .. } => (
+                S::UNAUTHORIZED,
+                "authentication_error",
+                None,
+                Some("invalid_api_key".into()),
+            ),
             ProxyError::Forbidden { .. } => (S::FORBIDDEN, "permission_error", None, None),
-            ProxyError::ModelNotFound { .. } => {
-                (S::NOT_FOUND, inv, Some("model".into()), Some("model_not_found".into()))
-            }
+            ProxyError::ModelNotFound { .. } => (
+                S::NOT_FOUND,
+                inv,
+                Some("model".into()),
+                Some("model_not_found".into()),
+            ),
             ProxyError::NotFound { code, .. } => (S::NOT_FOUND, inv, None, Some((*code).into())),
             ProxyError::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, inv, None, None),
-            ProxyError::PayloadTooLarge { .. } => {
-                (S::PAYLOAD_TOO_LARGE, inv, None, Some("request_too_large".into()))
-            }
-            ProxyError::BudgetExceeded { code, .. } => {
-                (S::TOO_MANY_REQUESTS, "insufficient_quota", None, Some(code.clone()))
-            }
+            ProxyError::PayloadTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                inv,
+                None,
+                Some("request_too_large".into()),
+            ),
+            ProxyError::BudgetExceeded { code, .. } => (
+                S::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                None,
+                Some(code.clone()),
+            ),
             ProxyError::Conflict { code, .. } => (S::CONFLICT, inv, None, Some((*code).into())),
             ProxyError::Upstream(e) => match e.kind {
-                FailureKind::Timeout => (S::GATEWAY_TIMEOUT, "api_error", None, Some("upstream_timeout".into())),
-                FailureKind::RateLimited => {
-                    (S::TOO_MANY_REQUESTS, "rate_limit_error", None, Some("upstream_rate_limited".into()))
-                }
-                _ => (S::BAD_GATEWAY, "api_error", None, Some("upstream_error".into())),
+                FailureKind::Timeout => (
+                    S::GATEWAY_TIMEOUT,
+                    "api_error",
+                    None,
+                    Some("upstream_timeout".into()),
+                ),
+                FailureKind::RateLimited => (
+                    S::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    None,
+                    Some("upstream_rate_limited".into()),
+                ),
+                _ => (
+                    S::BAD_GATEWAY,
+                    "api_error",
+                    None,
+                    Some("upstream_error".into()),
+                ),
             },
-            ProxyError::Unavailable { code, .. } => {
-                (S::SERVICE_UNAVAILABLE, "api_error", None, Some((*code).into()))
-            }
+            ProxyError::Unavailable { code, .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "api_error",
+                None,
+                Some((*code).into()),
+            ),
             ProxyError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "api_error", None, None),
         }
     }
@@ -262,7 +297,7 @@ impl ProxyError {
 fn forwardable_body(e: &UpstreamError) -> Option<Value> {
     let b = e.client_body.as_ref()?;
     b.get("error")?.get("message")?.as_str()?;
-    Some(b.clone())
+    Some(Value::clone(b))
 }
 
 impl IntoResponse for ProxyError {
@@ -275,7 +310,8 @@ impl IntoResponse for ProxyError {
         } = &self
             && let Ok(v) = HeaderValue::from_str(r)
         {
-            resp.headers_mut().insert("x-purser-budget-remaining-usd", v);
+            resp.headers_mut()
+                .insert("x-purser-budget-remaining-usd", v);
         }
         resp.extensions_mut().insert(self.kind());
         resp

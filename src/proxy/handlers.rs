@@ -15,8 +15,14 @@ use super::pipeline::Pipeline;
 /// The gateway's HTTP routes.
 pub fn router(pipeline: Pipeline) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat).fallback(method_not_allowed))
-        .route("/v1/embeddings", post(embeddings).fallback(method_not_allowed))
+        .route(
+            "/v1/chat/completions",
+            post(chat).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/embeddings",
+            post(embeddings).fallback(method_not_allowed),
+        )
         .route("/v1/models", get(models).fallback(method_not_allowed))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -50,14 +56,21 @@ async fn healthz() -> Response {
 async fn readyz(State(p): State<Pipeline>) -> Response {
     let snap = p.parts.config.snapshot();
     let ready = !snap.models.is_empty();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if ready { "ready" } else { "not_ready" }, "config_generation": snap.generation});
     (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(p): State<Pipeline>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         p.parts.metrics.render(),
     )
         .into_response()

@@ -75,7 +75,7 @@ impl PendingRequest {
 
     pub(crate) fn ctx(&mut self) -> &mut RequestCtx {
         // Invariant: `ctx` is only taken by `take`, which consumes `self`.
-        self.ctx.get_or_insert_with(|| unreachable_ctx())
+        self.ctx.get_or_insert_with(unreachable_ctx)
     }
 
     pub(crate) fn take(mut self) -> RequestCtx {
@@ -100,7 +100,13 @@ impl Drop for PendingRequest {
         let p = self.pipeline.clone();
         // 499: nginx's "client closed request"; nobody receives it, the ledger records it.
         tokio::spawn(async move {
-            p.finish(&mut ctx, 499, RequestOutcome::Cancelled, Some("client_disconnected")).await;
+            p.finish(
+                &mut ctx,
+                499,
+                RequestOutcome::Cancelled,
+                Some("client_disconnected"),
+            )
+            .await;
         });
     }
 }
@@ -194,7 +200,7 @@ impl Pipeline {
             let mut up = req.clone();
             up.model = m.upstream_model.clone();
             let started = tokio::time::Instant::now();
-            let CallResult { result, attempts } = call_chat(&handle, &up).await;
+            let CallResult { result, attempts } = call_chat(handle, &up).await;
             ctx.upstream_time += started.elapsed();
             self.record_attempts(ctx, m, &attempts);
             match result {
@@ -229,7 +235,7 @@ impl Pipeline {
             })?;
             up.model = m.upstream_model.clone();
             let started = tokio::time::Instant::now();
-            let CallResult { result, attempts } = call_stream(&handle, &up).await;
+            let CallResult { result, attempts } = call_stream(handle, &up).await;
             ctx.upstream_time += started.elapsed();
             self.record_attempts(ctx, m, &attempts);
             match result {
@@ -251,7 +257,11 @@ impl Pipeline {
 
     fn count_fallback(&self, plan: &Plan) {
         let route = plan.route.as_deref().unwrap_or("-");
-        self.parts.metrics.fallbacks.with_label_values(&[route]).inc();
+        self.parts
+            .metrics
+            .fallbacks
+            .with_label_values(&[route])
+            .inc();
     }
 
     fn record_attempts(&self, ctx: &mut RequestCtx, m: &ModelEntry, attempts: &[AttemptReport]) {
@@ -279,9 +289,16 @@ impl Pipeline {
                     .inc();
             }
             if a.attempt > 1 {
-                metrics.upstream_retries.with_label_values(&[&a.provider]).inc();
+                metrics
+                    .upstream_retries
+                    .with_label_values(&[&a.provider])
+                    .inc();
             }
-            let outcome = if matches!(rec.outcome, AttemptOutcome::Ok) { "ok" } else { "error" };
+            let outcome = if matches!(rec.outcome, AttemptOutcome::Ok) {
+                "ok"
+            } else {
+                "error"
+            };
             metrics
                 .upstream_attempts
                 .with_label_values(&[&a.provider, m.id.as_str(), outcome])
@@ -292,7 +309,12 @@ impl Pipeline {
 
     /// Prices the answer and puts model, tokens and cost on the record and the successful
     /// attempt.
-    pub(crate) fn settle(&self, ctx: &mut RequestCtx, model: &ModelEntry, usage: &(TokenUsage, UsageSource)) {
+    pub(crate) fn settle(
+        &self,
+        ctx: &mut RequestCtx,
+        model: &ModelEntry,
+        usage: &(TokenUsage, UsageSource),
+    ) {
         let (u, source) = usage;
         let cost = model.price.cost(u);
         let tokens = TokenCounts {
@@ -334,13 +356,19 @@ impl Pipeline {
         for a in ctx.attempts.drain(..) {
             self.append(ledger, RecordBody::Attempt(a)).await;
         }
-        self.append(ledger, RecordBody::Request(ctx.record.clone())).await;
+        self.append(ledger, RecordBody::Request(ctx.record.clone()))
+            .await;
     }
 
     async fn append(&self, ledger: &LedgerHandle, body: RecordBody) {
         let kind = body.kind().as_str();
         match ledger.append(&body).await {
-            Ok(()) => self.parts.metrics.ledger_records.with_label_values(&[kind]).inc(),
+            Ok(()) => self
+                .parts
+                .metrics
+                .ledger_records
+                .with_label_values(&[kind])
+                .inc(),
             Err(e) => tracing::error!(error = %e, "ledger append failed"),
         }
     }
@@ -352,24 +380,36 @@ impl Pipeline {
         let model = r.model.as_ref().map(ModelId::as_str).unwrap_or("-");
         let route = r.route.as_deref().unwrap_or("-");
         let outcome = outcome_label(r.outcome);
-        m.requests.with_label_values(&[&wf, route, model, outcome]).inc();
+        m.requests
+            .with_label_values(&[&wf, route, model, outcome])
+            .inc();
         if r.cost_micros > MicroUsd::ZERO {
-            m.cost_usd.with_label_values(&[&wf, model, route]).inc_by(usd(r.cost_micros.0));
+            m.cost_usd
+                .with_label_values(&[&wf, model, route])
+                .inc_by(usd(r.cost_micros.0));
             m.cost_usd_micros
                 .with_label_values(&[&wf, model, route])
                 .inc_by(r.cost_micros.0 as u64);
         }
-        for (kind, t) in [("input", r.tokens.input), ("output", r.tokens.output), ("cached_input", r.tokens.cached_input)] {
+        for (kind, t) in [
+            ("input", r.tokens.input),
+            ("output", r.tokens.output),
+            ("cached_input", r.tokens.cached_input),
+        ] {
             if t.0 > 0 {
                 m.tokens.with_label_values(&[&wf, model, kind]).inc_by(t.0);
             }
         }
         let mode = if r.stream { "stream" } else { "json" };
         let total = ctx.started.elapsed();
-        m.request_seconds.with_label_values(&[route, mode]).observe(total.as_secs_f64());
+        m.request_seconds
+            .with_label_values(&[route, mode])
+            .observe(total.as_secs_f64());
         if !ctx.attempts.is_empty() || r.attempts > 0 {
             let overhead = total.saturating_sub(ctx.upstream_time);
-            m.overhead_seconds.with_label_values(&[mode]).observe(overhead.as_secs_f64());
+            m.overhead_seconds
+                .with_label_values(&[mode])
+                .observe(overhead.as_secs_f64());
         }
     }
 
@@ -379,14 +419,21 @@ impl Pipeline {
         let (status, _) = e.to_status_and_body();
         let outcome = match kind {
             super::ErrorKind::BudgetExceeded => RequestOutcome::BudgetDenied,
-            super::ErrorKind::Upstream | super::ErrorKind::UpstreamTimeout => RequestOutcome::UpstreamError,
+            super::ErrorKind::Upstream | super::ErrorKind::UpstreamTimeout => {
+                RequestOutcome::UpstreamError
+            }
             super::ErrorKind::Internal => RequestOutcome::InternalError,
             super::ErrorKind::Unavailable => RequestOutcome::KillSwitch,
             _ => RequestOutcome::ClientError,
         };
         tracing::warn!(request_id = %ctx.id, kind = kind.label(), error = %e, "request failed");
-        self.parts.metrics.errors.with_label_values(&[kind.label()]).inc();
-        self.finish(&mut ctx, status.as_u16(), outcome, Some(kind.label())).await;
+        self.parts
+            .metrics
+            .errors
+            .with_label_values(&[kind.label()])
+            .inc();
+        self.finish(&mut ctx, status.as_u16(), outcome, Some(kind.label()))
+            .await;
         let mut resp = e.into_response();
         set_header(&mut resp, "x-purser-request-id", &ctx.id);
         resp
@@ -417,7 +464,11 @@ fn resolve_plan(snapshot: &Snapshot, req: &ChatRequest) -> Result<Plan, ProxyErr
 }
 
 /// Usage from the provider when it sent one, else counted with tiktoken.
-pub(crate) fn usage_of(c: &ChatCompletion, req: &ChatRequest, m: &ModelEntry) -> (TokenUsage, UsageSource) {
+pub(crate) fn usage_of(
+    c: &ChatCompletion,
+    req: &ChatRequest,
+    m: &ModelEntry,
+) -> (TokenUsage, UsageSource) {
     match c.usage {
         Some(u) => (
             TokenUsage {
@@ -468,7 +519,11 @@ pub(crate) fn purser_headers(resp: &mut Response, ctx: &RequestCtx, route: Optio
     if let Some(m) = &ctx.record.model {
         set_header(resp, "x-purser-model", m.as_str());
     }
-    set_header(resp, "x-purser-cost-usd", &ctx.record.cost_micros.to_usd_string());
+    set_header(
+        resp,
+        "x-purser-cost-usd",
+        &ctx.record.cost_micros.to_usd_string(),
+    );
     set_header(resp, "x-purser-workflow", ctx.record.workflow.as_str());
 }
 

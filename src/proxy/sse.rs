@@ -138,10 +138,18 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                format!("data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"),
-                format!("data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hello!\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"),
-                format!("data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"),
-                format!("data: {{{base},\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}}}\n\n"),
+                format!(
+                    "data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+                ),
+                format!(
+                    "data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hello!\"}},\"finish_reason\":null}}],\"usage\":null}}\n\n"
+                ),
+                format!(
+                    "data: {{{base},\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"
+                ),
+                format!(
+                    "data: {{{base},\"choices\":[],\"usage\":{{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}}}\n\n"
+                ),
             ]
         );
     }
@@ -152,6 +160,9 @@ mod tests {
         let v = serde_json::to_value(&chunks[0]).unwrap();
         assert!(v.get("usage").is_none());
         assert_eq!(chunks.len(), 3);
-        assert_eq!(encode_error(&json!({"error":{}})), Bytes::from("data: {\"error\":{}}\n\n"));
+        assert_eq!(
+            encode_error(&json!({"error":{}})),
+            Bytes::from("data: {\"error\":{}}\n\n")
+        );
     }
 }

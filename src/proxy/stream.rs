@@ -104,7 +104,11 @@ impl Drop for Settlement {
 }
 
 /// Builds the SSE response for an upstream stream that already yielded its first chunk.
-pub(crate) fn stream_response(mut ctx: RequestCtx, parts: StreamParts, upstream: ChunkStream) -> Response {
+pub(crate) fn stream_response(
+    mut ctx: RequestCtx,
+    parts: StreamParts,
+    upstream: ChunkStream,
+) -> Response {
     ctx.record.model = Some(parts.model.id.clone());
     ctx.record.provider = Some(parts.model.provider.clone());
     let include_usage = parts.req.wants_stream_usage();
@@ -157,7 +161,10 @@ pub(crate) fn stream_response(mut ctx: RequestCtx, parts: StreamParts, upstream:
     let h = resp.headers_mut();
     // Unknown until the stream ends; the final SSE comment and the ledger carry it.
     h.remove("x-purser-cost-usd");
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }

@@ -30,6 +30,8 @@ pub enum Behavior {
 
 #[derive(Clone, Default)]
 struct FakeState {
+    /// Signalled when a handler is dropped before it answered (the caller hung up).
+    abandoned: Arc<tokio::sync::Notify>,
     hits: Arc<AtomicUsize>,
     script: Arc<Mutex<VecDeque<Behavior>>>,
     bodies: Arc<Mutex<Vec<Value>>>,
@@ -42,7 +44,9 @@ pub struct FakeUpstream {
 }
 
 pub fn fixture(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(p).unwrap()
 }
 
@@ -69,6 +73,13 @@ async fn fake_chat(State(s): State<FakeState>, body: axum::body::Bytes) -> Respo
         )
             .into_response(),
         Behavior::Hang => {
+            struct Abandon(Arc<tokio::sync::Notify>);
+            impl Drop for Abandon {
+                fn drop(&mut self) {
+                    self.0.notify_one();
+                }
+            }
+            let _guard = Abandon(s.abandoned.clone());
             std::future::pending::<()>().await;
             unreachable!()
         }
@@ -99,6 +110,16 @@ impl FakeUpstream {
     /// Queues behaviours for the next calls (then `Ok` forever).
     pub fn script(&self, b: impl IntoIterator<Item = Behavior>) {
         self.state.script.lock().unwrap().extend(b);
+    }
+
+    /// Waits until a hanging call has been abandoned by its caller (up to 5 s).
+    pub async fn abandoned(&self) -> bool {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            self.state.abandoned.notified(),
+        )
+        .await
+        .is_ok()
     }
 
     pub fn hits(&self) -> usize {
@@ -228,7 +249,12 @@ impl Gateway {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -250,20 +276,30 @@ impl Gateway {
     /// Every ledger record (after `stop`).
     pub fn ledger(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.ledger_path()).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Bodies of the ledger records of one kind (`request`, `attempt`, ...).
+    pub fn records(&self, kind: &str) -> Vec<Value> {
+        self.ledger()
+            .into_iter()
+            .filter(|r| r["kind"] == kind)
+            .map(|r| r["body"].clone())
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<Value> {
-        self.ledger()
-            .into_iter()
-            .filter(|r| r["kind"] == "request")
-            .collect()
+        self.records("request")
     }
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    let Ok(entries) = std::fs::read_dir(from) else { return };
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {

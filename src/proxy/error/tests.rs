@@ -24,7 +24,9 @@ fn malformed_json_is_400_invalid_request_error() {
 
 #[test]
 fn unknown_model_is_404_model_not_found() {
-    let (s, b) = body(ProxyError::ModelNotFound { model: "gpt-9".into() });
+    let (s, b) = body(ProxyError::ModelNotFound {
+        model: "gpt-9".into(),
+    });
     assert_eq!(s, 404);
     assert_eq!(
         b,
@@ -46,13 +48,14 @@ fn budget_denial_is_429_with_limit_code() {
 }
 
 fn upstream(kind: FailureKind, status: Option<u16>, body: Option<Value>) -> ProxyError {
-    ProxyError::Upstream(UpstreamError {
-        provider: "openai".into(),
-        kind,
-        status,
-        message: "secret detail sk-live-123".into(),
-        client_body: body,
-    })
+    let mut e = UpstreamError::new("openai", kind, "secret detail sk-live-123");
+    if let Some(s) = status {
+        e = e.with_status(s);
+    }
+    if let Some(b) = body {
+        e = e.with_client_body(b);
+    }
+    ProxyError::Upstream(e)
 }
 
 #[test]
@@ -61,13 +64,20 @@ fn upstream_failures_hide_details() {
     assert_eq!(s, 502);
     assert!(!b.to_string().contains("sk-live"));
     let (s, b) = body(upstream(FailureKind::Timeout, None, None));
-    assert_eq!((s, b["error"]["code"].clone()), (504, json!("upstream_timeout")));
+    assert_eq!(
+        (s, b["error"]["code"].clone()),
+        (504, json!("upstream_timeout"))
+    );
 }
 
 #[test]
 fn upstream_client_error_is_forwarded() {
     let err = json!({"error":{"message":"bad logit_bias","type":"invalid_request_error","param":"logit_bias","code":null}});
-    let (s, b) = body(upstream(FailureKind::ClientError, Some(400), Some(err.clone())));
+    let (s, b) = body(upstream(
+        FailureKind::ClientError,
+        Some(400),
+        Some(err.clone()),
+    ));
     assert_eq!((s, b), (400, err));
 }
 
