@@ -56,7 +56,8 @@ fn bench(c: &mut Criterion) {
                         "qty": {"type": "integer", "minimum": 1, "maximum": 9}}}}}}}}}));
 
     c.bench_function("simulated_chat_text_120_tokens", |b| {
-        b.to_async(&rt).iter(|| async { sim.chat(&text).await.is_ok() })
+        b.to_async(&rt)
+            .iter(|| async { sim.chat(&text).await.is_ok() })
     });
     c.bench_function("simulated_stream_collect", |b| {
         b.to_async(&rt).iter(|| async {
@@ -67,7 +68,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("simulated_chat_json_schema", |b| {
-        b.to_async(&rt).iter(|| async { sim.chat(&schema).await.is_ok() })
+        b.to_async(&rt)
+            .iter(|| async { sim.chat(&schema).await.is_ok() })
     });
     let handle = UpstreamHandle {
         provider: Arc::new(sim.clone()),
@@ -76,7 +78,8 @@ fn bench(c: &mut Criterion) {
         jitter: Arc::new(Jitter::seeded(1)),
     };
     c.bench_function("call_chat_simulated_with_breaker", |b| {
-        b.to_async(&rt).iter(|| async { call_chat(&handle, &text).await.attempts.len() })
+        b.to_async(&rt)
+            .iter(|| async { call_chat(&handle, &text).await.attempts.len() })
     });
 }
 
