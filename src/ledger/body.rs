@@ -79,8 +79,9 @@ pub struct RequestRecord {
     pub budget: Option<BudgetInfo>,
     /// Hex sha256 of the canonical messages.
     pub prompt_hash: String,
-    /// Redacted request/response, only when `store_bodies = "redacted"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Redacted request/response, only when `store_bodies = "redacted"` (dropped otherwise).
+    /// `Some(Value::Null)` is stored as absent.
+    #[serde(default, skip_serializing_if = "is_none_or_null")]
     pub body: Option<Value>,
     /// Whether the client asked for a streamed response.
     #[serde(default)]
@@ -338,6 +339,10 @@ pub enum AdminAction {
     /// A value this version does not know.
     #[serde(other)]
     Other,
+}
+
+fn is_none_or_null(v: &Option<Value>) -> bool {
+    v.as_ref().is_none_or(Value::is_null)
 }
 
 // --- constructors ---
