@@ -21,6 +21,7 @@ use std::path::PathBuf;
 mod body;
 mod chain;
 pub mod cli;
+mod event;
 mod reader;
 mod record;
 mod settings;
@@ -28,11 +29,14 @@ mod tail;
 mod writer;
 
 pub use body::{
-    AdminAction, AdminRecord, AlertRecord, AttemptOutcome, AttemptRecord, BudgetInfo, CacheInfo,
-    CacheStatus, CompressionInfo, OutcomeSource, RequestOutcome, RequestRecord, RoutingDecision,
-    TaskOutcomeRecord, TaskStatus, TokenCounts, UsageSource,
+    BudgetInfo, CacheInfo, CacheStatus, CompressionInfo, RequestOutcome, RequestRecord,
+    RoutingDecision, TokenCounts, UsageSource,
 };
 pub use chain::{GENESIS_HASH, SCHEMA_VERSION};
+pub use event::{
+    AdminAction, AdminRecord, AlertRecord, AttemptOutcome, AttemptRecord, OutcomeSource,
+    TaskOutcomeRecord, TaskStatus,
+};
 pub use reader::{BreakKind, ChainBreak, Records, VerifyReport, read_records, verify};
 pub use record::{LedgerRecord, RecordBody, RecordKind};
 pub use settings::{FsyncPolicy, Settings, StoreBodies};

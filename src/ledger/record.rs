@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::body::{AdminRecord, AlertRecord, AttemptRecord, RequestRecord, TaskOutcomeRecord};
+use super::body::RequestRecord;
 use super::chain::{self, ts_micros};
+use super::event::{AdminRecord, AlertRecord, AttemptRecord, TaskOutcomeRecord};
 use super::settings::StoreBodies;
 
 /// One ledger line, as read back. Only the writer creates lines; this type is for readers.
