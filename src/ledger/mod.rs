@@ -14,7 +14,9 @@
 //!
 //! Chain: `hash = hex(sha256(prev_hash || canonical_json(record without "hash")))`, where the
 //! canonical JSON is serde_json's compact form with object keys sorted at every level. The first
-//! record has `seq = 1` and `prev_hash` = 64 zeros.
+//! record has `seq = 1` and `prev_hash` = 64 zeros. Outside Rust, Python's
+//! `json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` reproduces the
+//! canonical form for ordinary records (float spellings such as `1e-7` vs `1e-07` can differ).
 
 use std::path::PathBuf;
 
