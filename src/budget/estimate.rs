@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::pricing::ModelPrice;
 use crate::types::{MicroUsd, Tokens};
 
 /// Worst-case cost of a call: `input_tokens * price_in + max_output_tokens * price_out`, prices
@@ -25,6 +26,21 @@ pub fn estimate_worst_case(
         Some(t) => MicroUsd(t.ceil().to_i64().unwrap_or(i64::MAX)),
         None => MicroUsd(i64::MAX),
     }
+}
+
+/// `estimate_worst_case` with a model's list prices (every input token uncached). Never below
+/// `ModelPrice::cost` of any usage with at most these token counts, since it rounds up.
+pub fn estimate_for_model(
+    price: &ModelPrice,
+    input_tokens: Tokens,
+    max_output_tokens: Tokens,
+) -> MicroUsd {
+    estimate_worst_case(
+        input_tokens,
+        max_output_tokens,
+        price.input_per_mtok,
+        price.output_per_mtok,
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! `estimate_worst_case`, and the `purser keys new` helper (`cli`).
 //!
 //! Must not: route, price usage records, write the ledger, build HTTP responses or read the whole
-//! config. Uses `types` only (prices arrive as `Decimal` per million tokens).
+//! config. Uses `types` and `pricing` (`ModelPrice` for estimates).
 //!
 //! Overshoot bound: every limited window admits a request only if
 //! `spent + reserved + estimate <= limit`, atomically over all windows it touches. Settling
@@ -34,11 +34,11 @@ mod task;
 mod window;
 
 pub use auth::{AuthError, Identity, IdentitySource, KeyRing};
-pub use estimate::estimate_worst_case;
+pub use estimate::{estimate_for_model, estimate_worst_case};
 pub use guard::ReservationGuard;
 pub use memory::MemoryStore;
 pub use rebuild::{RebuildMode, RebuildReport, SpendEvent, rebuild};
-pub use redis_store::RedisStore;
+pub use redis_store::{RedisOptions, RedisStore};
 pub use reservation::{
     Denial, LimitKind, Remaining, Reservation, ReserveRequest, ThresholdCrossed, WindowStatus,
 };
