@@ -40,6 +40,7 @@ fn prefix(test: &str) -> String {
 }
 
 /// Deletes every key under `prefix`.
+#[expect(clippy::unwrap_used, reason = "test cleanup: failing loudly is right")]
 async fn cleanup(prefix: &str) {
     let client = redis::Client::open(url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

@@ -194,8 +194,7 @@ impl Inner {
         task_id: &str,
         now: DateTime<Utc>,
     ) -> &mut TaskState {
-        let t = self
-            .tasks
+        self.tasks
             .entry(key.to_owned())
             .or_insert_with(|| TaskState {
                 workflow: workflow.clone(),
@@ -204,8 +203,7 @@ impl Inner {
                 steps: 0,
                 last: now,
                 outcome: None,
-            });
-        t
+            })
     }
 
     /// Adds `delta` to every window of `target` and reports newly crossed thresholds.

@@ -1,6 +1,10 @@
 //! Store-agnostic budget scenarios, run against `MemoryStore` (tests/budget_memory.rs) and
 //! `RedisStore` (tests/budget_redis.rs). Dates are in 2027 so Redis EXPIREAT stays in the future.
-#![allow(dead_code)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "shared test scenarios: a failed step must fail the test"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
