@@ -1,7 +1,7 @@
 //! The admission rule, as pure functions over a snapshot of the windows a request touches.
 //! `MemoryStore` calls these under its lock; the Redis Lua script mirrors them (keep in sync).
 
-use super::reservation::{Denial, LimitKind, ReserveRequest};
+use super::reservation::{Denial, LimitKind, Limits, ReserveRequest};
 use super::settings::OnLimit;
 
 /// Spent and reserved money of one window.
@@ -134,6 +134,16 @@ fn money_violations(
 
 fn first_money_violation(req: &ReserveRequest<'_>, snap: &Snapshot, amount: i64) -> Option<Denial> {
     money_violations(req, snap, amount).next()
+}
+
+/// Money limits of the windows `req` touches.
+pub(crate) fn limits_of(req: &ReserveRequest<'_>) -> Limits {
+    let [task, daily, monthly] = limited_windows(req, &Snapshot::default()).map(|w| w.1);
+    Limits {
+        task,
+        daily,
+        monthly,
+    }
 }
 
 /// Thresholds (basis points) reached by `exposure` against `limit` and not yet in `fired`.

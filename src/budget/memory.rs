@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::check::{Decision, Snapshot, Usage, decide, limited_windows, newly_crossed};
+use super::check::{Decision, Snapshot, Usage, decide, newly_crossed};
 use super::rebuild::{RebuildMode, SpendEvent};
 use super::reservation::{
-    LimitKind, Limits, Remaining, Reservation, ReserveRequest, ThresholdCrossed, WindowStatus,
+    LimitKind, Remaining, Reservation, ReserveRequest, ThresholdCrossed, WindowStatus,
 };
 use super::settings::{Envelope, is_valid_name};
 use super::task::{TaskError, TaskStatus, TaskSummary, TaskTracker, check_outcome_input};
@@ -55,15 +55,6 @@ struct TaskState {
     outcome: Option<(TaskStatus, Option<f64>)>,
 }
 
-/// Where a money delta lands: the three windows of a reservation.
-struct Target<'a> {
-    keys: &'a WindowKeys,
-    limits: Limits,
-    thresholds: &'a [u32],
-    workflow: &'a WorkflowId,
-    task_id: Option<&'a str>,
-}
-
 // --- MemoryStore ---
 
 impl Default for MemoryStore {
@@ -92,76 +83,42 @@ impl MemoryStore {
         if req.task_id.is_some_and(|t| !is_valid_name(t)) {
             return Err(ReserveError::InvalidTaskId);
         }
-        let keys = WindowKeys::at(req.workflow.as_str(), req.task_id, req.now);
-        let limits = limits_of(req);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed).to_string();
+        let mut r = Reservation::pending(req, id);
         let mut g = self.lock();
         g.prune(req.now);
-        let snap = g.snapshot(&keys);
-        let (amount, downgrade, over_limit) = match decide(req, &snap) {
+        let snap = g.snapshot(&r.keys);
+        match decide(req, &snap) {
             Decision::Deny(d) => return Err(ReserveError::Denied(d)),
             Decision::Reserve {
                 amount,
                 downgrade,
                 over_limit,
-            } => (amount, downgrade, over_limit),
-        };
-        let target = Target {
-            keys: &keys,
-            limits,
-            thresholds: &req.envelope.thresholds_bps,
-            workflow: req.workflow,
-            task_id: req.task_id,
-        };
-        if let (Some(tk), Some(task_id)) = (&keys.task, req.task_id) {
+            } => {
+                r.amount = MicroUsd(amount);
+                r.downgrade_required = downgrade;
+                r.over_limit = over_limit;
+            }
+        }
+        if let (Some(tk), Some(task_id)) = (&r.keys.task, req.task_id) {
             let t = g.task_entry(tk, req.workflow, task_id, req.now);
             t.steps = t.steps.saturating_add(1);
             t.last = t.last.max(req.now);
         }
-        let crossed = g.apply(
-            &target,
-            Usage {
-                spent: 0,
-                reserved: amount,
-            },
-            req.now,
-        );
-        drop(g);
-        Ok(Reservation {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed).to_string(),
-            workflow: req.workflow.clone(),
-            task_id: req.task_id.map(str::to_owned),
-            amount: MicroUsd(amount),
-            keys,
-            limits,
-            thresholds_bps: req.envelope.thresholds_bps.clone(),
-            downgrade_required: downgrade,
-            over_limit,
-            crossed,
-        })
+        let delta = Usage {
+            spent: 0,
+            reserved: r.amount.0,
+        };
+        r.crossed = g.apply(&r, delta, req.now);
+        Ok(r)
     }
 
     fn finish(&self, r: &Reservation, actual: i64, now: DateTime<Utc>) -> Vec<ThresholdCrossed> {
-        let target = Target {
-            keys: &r.keys,
-            limits: r.limits,
-            thresholds: &r.thresholds_bps,
-            workflow: &r.workflow,
-            task_id: r.task_id.as_deref(),
-        };
         let delta = Usage {
             spent: actual.max(0),
             reserved: -r.amount.0,
         };
-        self.lock().apply(&target, delta, now)
-    }
-}
-
-pub(crate) fn limits_of(req: &ReserveRequest<'_>) -> Limits {
-    let [task, daily, monthly] = limited_windows(req, &Snapshot::default()).map(|w| w.1);
-    Limits {
-        task,
-        daily,
-        monthly,
+        self.lock().apply(r, delta, now)
     }
 }
 
@@ -209,18 +166,18 @@ impl Inner {
     /// Adds `delta` to every window of `target` and reports newly crossed thresholds.
     fn apply(
         &mut self,
-        target: &Target<'_>,
+        target: &Reservation,
         delta: Usage,
         now: DateTime<Utc>,
     ) -> Vec<ThresholdCrossed> {
-        let k = target.keys;
+        let k = &target.keys;
         let mut crossed = Vec::new();
         let mut cross = |c: &mut Counter, kind: LimitKind, limit: Option<i64>, label: &str| {
             c.usage.spent = c.usage.spent.saturating_add(delta.spent);
             c.usage.reserved = c.usage.reserved.saturating_add(delta.reserved).max(0);
             let Some(limit) = limit else { return };
             let exposure = c.usage.exposure();
-            for t in newly_crossed(limit, exposure, target.thresholds, &c.fired) {
+            for t in newly_crossed(limit, exposure, &target.thresholds_bps, &c.fired) {
                 c.fired.push(t);
                 crossed.push(ThresholdCrossed {
                     workflow: target.workflow.clone(),
@@ -232,8 +189,8 @@ impl Inner {
                 });
             }
         };
-        if let (Some(tk), Some(task_id)) = (&k.task, target.task_id) {
-            let t = self.task_entry(tk, target.workflow, task_id, now);
+        if let (Some(tk), Some(task_id)) = (&k.task, target.task_id.as_deref()) {
+            let t = self.task_entry(tk, &target.workflow, task_id, now);
             cross(&mut t.counter, LimitKind::Task, target.limits.task, task_id);
         }
         let day = self.windows.entry(k.day.clone()).or_default();

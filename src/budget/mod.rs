@@ -30,6 +30,8 @@ mod rebuild;
 mod redis_store;
 mod reservation;
 mod settings;
+mod settings_error;
+mod state;
 mod task;
 mod window;
 
@@ -43,9 +45,10 @@ pub use reservation::{
     Denial, LimitKind, Remaining, Reservation, ReserveRequest, ThresholdCrossed, WindowStatus,
 };
 pub use settings::{
-    BudgetConfig, Envelope, EnvelopeSettings, OnLimit, Settings, SettingsError, StateMode,
-    StateSettings, Workflow, WorkflowSettings, parse_duration,
+    BudgetConfig, Envelope, EnvelopeSettings, OnLimit, Settings, SettingsError, Workflow,
+    WorkflowSettings, parse_duration,
 };
+pub use state::{StateMode, StateSettings};
 pub use task::{TaskError, TaskStatus, TaskSummary, TaskTracker};
 
 use crate::types::WorkflowId;

@@ -14,7 +14,8 @@ use redis::{Script, Value};
 
 use super::StoreError;
 use super::reservation::{Denial, LimitKind, Reservation, ThresholdCrossed};
-use super::settings::{BudgetConfig, StateSettings};
+use super::settings::BudgetConfig;
+use super::state::StateSettings;
 use crate::types::WorkflowId;
 
 mod ops;

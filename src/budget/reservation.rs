@@ -5,6 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use super::check::limits_of;
 use super::settings::Envelope;
 use super::window::WindowKeys;
 use crate::types::{MicroUsd, WorkflowId};
@@ -183,6 +184,24 @@ impl Reservation {
     /// Thresholds newly crossed by this reservation; taking them leaves the list empty.
     pub fn take_thresholds_crossed(&mut self) -> Vec<ThresholdCrossed> {
         std::mem::take(&mut self.crossed)
+    }
+}
+
+impl Reservation {
+    /// A reservation of the full estimate with nothing decided yet; stores fill in the rest.
+    pub(crate) fn pending(req: &ReserveRequest<'_>, id: String) -> Self {
+        Self {
+            id,
+            workflow: req.workflow.clone(),
+            task_id: req.task_id.map(str::to_owned),
+            amount: MicroUsd(req.estimate.0.max(0)),
+            keys: WindowKeys::at(req.workflow.as_str(), req.task_id, req.now),
+            limits: limits_of(req),
+            thresholds_bps: req.envelope.thresholds_bps.clone(),
+            downgrade_required: false,
+            over_limit: Vec::new(),
+            crossed: Vec::new(),
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! Budget settings: the raw serde structs read from the config file and their validated forms
 //! (`BudgetConfig`, `Envelope`). Validation collects every problem with its key path.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::settings_error::SettingsError;
 use crate::types::{MicroUsd, Tokens, WorkflowId};
 
 /// What happens when a reservation does not fit a budget.
@@ -85,34 +85,6 @@ pub struct Settings {
     pub reservation_ttl: String,
 }
 
-/// Where budget state lives.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StateMode {
-    /// In-process; one replica only; rebuilt from the ledger at start.
-    #[default]
-    Memory,
-    /// Shared Redis; atomic across replicas; Redis is authoritative.
-    Redis,
-}
-
-/// Raw `[state]` section. `Debug` hides the Redis URL (it may carry a password).
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateSettings {
-    /// `"memory"` or `"redis"`.
-    #[serde(default)]
-    pub mode: StateMode,
-    /// Redis URL, e.g. `redis://127.0.0.1:6379`; required when `mode = "redis"`.
-    pub redis_url: Option<String>,
-    /// Connect and response timeout for each Redis call (default `"250ms"`).
-    #[serde(default = "default_redis_timeout")]
-    pub redis_timeout: String,
-    /// Prefix of every Redis key (default `"purser:budget"`).
-    #[serde(default = "default_prefix")]
-    pub key_prefix: String,
-}
-
 /// A validated cost envelope. Every limit present is positive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -162,77 +134,6 @@ pub struct BudgetConfig {
     pub reservation_ttl: Duration,
 }
 
-/// One problem found while validating budget settings; `key` is the full key path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    /// Money that is not a decimal dollar string.
-    #[error("{key}: {value:?} is not a decimal dollar amount like \"12.50\"")]
-    InvalidMoney {
-        /// Key path.
-        key: String,
-        /// Offending value.
-        value: String,
-    },
-    /// A budget that is zero or negative.
-    #[error("{key}: budget must be positive, got {value:?}")]
-    NonPositiveBudget {
-        /// Key path.
-        key: String,
-        /// Offending value.
-        value: String,
-    },
-    /// A count limit of zero.
-    #[error("{key}: must be at least 1")]
-    ZeroLimit {
-        /// Key path.
-        key: String,
-    },
-    /// A threshold outside (0, 10].
-    #[error("{key}: threshold {value} must be in (0, 10]")]
-    InvalidThreshold {
-        /// Key path.
-        key: String,
-        /// Offending value.
-        value: String,
-    },
-    /// A duration not like `"30s"`, `"250ms"`, `"15m"`, `"2h"`, `"7d"`.
-    #[error("{key}: {value:?} is not a duration like \"30s\"")]
-    InvalidDuration {
-        /// Key path.
-        key: String,
-        /// Offending value.
-        value: String,
-    },
-    /// A key hash not of the form `sha256:<64 hex>`.
-    #[error("{key}: key hashes look like \"sha256:<64 hex digits>\"")]
-    InvalidKeyHash {
-        /// Key path.
-        key: String,
-    },
-    /// The same key hash used twice.
-    #[error("{key}: this key hash is already bound to workflow {workflow:?}")]
-    DuplicateKeyHash {
-        /// Key path.
-        key: String,
-        /// Workflow that already holds it.
-        workflow: String,
-    },
-    /// Empty, too long, control characters, or duplicate names.
-    #[error("{key}: invalid or duplicate workflow name {name:?}")]
-    InvalidWorkflowName {
-        /// Key path.
-        key: String,
-        /// Offending name.
-        name: String,
-    },
-    /// `mode = "redis"` without `redis_url`.
-    #[error("{key}: required when mode = \"redis\"")]
-    MissingRedisUrl {
-        /// Key path.
-        key: String,
-    },
-}
-
 fn default_true() -> bool {
     true
 }
@@ -244,12 +145,6 @@ fn default_retention() -> String {
 }
 fn default_reservation_ttl() -> String {
     "15m".to_owned()
-}
-fn default_redis_timeout() -> String {
-    "250ms".to_owned()
-}
-fn default_prefix() -> String {
-    "purser:budget".to_owned()
 }
 
 // --- Settings ---
@@ -382,6 +277,26 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
+/// Fractions in (0, 10] to sorted, deduplicated basis points; default `[0.5, 0.8, 1.0]`.
+fn parse_thresholds(raw: Option<&[f64]>, key: &str, errs: &mut Vec<SettingsError>) -> Vec<u32> {
+    let raw = raw.unwrap_or(&[0.5, 0.8, 1.0]);
+    let mut out = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        if t.is_finite() && *t > 0.0 && *t <= 10.0 {
+            // Bounded to (0, 100_000] by the check above, so the cast cannot truncate.
+            out.push((t * 10_000.0).round() as u32);
+        } else {
+            errs.push(SettingsError::InvalidThreshold {
+                key: format!("{key}.thresholds[{i}]"),
+                value: t.to_string(),
+            });
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 // --- EnvelopeSettings ---
 
 impl EnvelopeSettings {
@@ -416,24 +331,7 @@ impl EnvelopeSettings {
                 key: format!("{key}.max_output_tokens"),
             });
         }
-        let raw = self
-            .thresholds
-            .clone()
-            .unwrap_or_else(|| vec![0.5, 0.8, 1.0]);
-        let mut thresholds_bps = Vec::new();
-        for (i, t) in raw.iter().enumerate() {
-            if t.is_finite() && *t > 0.0 && *t <= 10.0 {
-                // Bounded to (0, 100_000] by the check above, so the cast cannot truncate.
-                thresholds_bps.push((t * 10_000.0).round() as u32);
-            } else {
-                errs.push(SettingsError::InvalidThreshold {
-                    key: format!("{key}.thresholds[{i}]"),
-                    value: t.to_string(),
-                });
-            }
-        }
-        thresholds_bps.sort_unstable();
-        thresholds_bps.dedup();
+        let thresholds_bps = parse_thresholds(self.thresholds.as_deref(), key, errs);
         Envelope {
             per_task,
             daily,
@@ -442,56 +340,6 @@ impl EnvelopeSettings {
             max_output_tokens: self.max_output_tokens.filter(|t| *t > 0).map(Tokens),
             on_limit: self.on_limit,
             thresholds_bps,
-        }
-    }
-}
-
-// --- StateSettings ---
-
-impl Default for StateSettings {
-    fn default() -> Self {
-        Self {
-            mode: StateMode::Memory,
-            redis_url: None,
-            redis_timeout: default_redis_timeout(),
-            key_prefix: default_prefix(),
-        }
-    }
-}
-
-impl fmt::Debug for StateSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateSettings")
-            .field("mode", &self.mode)
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
-            .field("redis_timeout", &self.redis_timeout)
-            .field("key_prefix", &self.key_prefix)
-            .finish()
-    }
-}
-
-impl StateSettings {
-    /// Checks the section; `prefix` is its key path (e.g. `"state"`). Returns the Redis timeout.
-    ///
-    /// # Errors
-    /// Every problem found, each naming its key path.
-    pub fn validate(&self, prefix: &str) -> Result<Duration, Vec<SettingsError>> {
-        let mut errs = Vec::new();
-        if self.mode == StateMode::Redis && self.redis_url.is_none() {
-            errs.push(SettingsError::MissingRedisUrl {
-                key: format!("{prefix}.redis_url"),
-            });
-        }
-        let timeout = parse_duration(&self.redis_timeout).filter(|d| !d.is_zero());
-        if timeout.is_none() {
-            errs.push(SettingsError::InvalidDuration {
-                key: format!("{prefix}.redis_timeout"),
-                value: self.redis_timeout.clone(),
-            });
-        }
-        match timeout {
-            Some(t) if errs.is_empty() => Ok(t),
-            _ => Err(errs),
         }
     }
 }

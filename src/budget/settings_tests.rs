@@ -1,4 +1,5 @@
 use super::*;
+use crate::budget::state::StateSettings;
 
 #[derive(Debug, Deserialize)]
 struct Root {

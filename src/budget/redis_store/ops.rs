@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use redis::Value;
 
 use super::{RedisStore, active_member, array, crossed, denial, int, protocol, redis_err, text};
-use crate::budget::memory::limits_of;
 use crate::budget::rebuild::{RebuildMode, SpendEvent};
 use crate::budget::reservation::{
     Remaining, Reservation, ReserveRequest, ThresholdCrossed, WindowStatus,
@@ -112,20 +111,8 @@ impl BudgetStore for RedisStore {
             return Err(ReserveError::InvalidTaskId);
         }
         let wf = req.workflow.as_str();
-        let keys = WindowKeys::at(wf, req.task_id, req.now);
         let env = req.envelope;
-        let r = Reservation {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            workflow: req.workflow.clone(),
-            task_id: req.task_id.map(str::to_owned),
-            amount: MicroUsd(req.estimate.0.max(0)),
-            keys,
-            limits: limits_of(&req),
-            thresholds_bps: env.thresholds_bps.clone(),
-            downgrade_required: false,
-            over_limit: Vec::new(),
-            crossed: Vec::new(),
-        };
+        let r = Reservation::pending(&req, uuid::Uuid::new_v4().simple().to_string());
         let k = &r.keys;
         let none = self.key("none");
         let mode = match env.on_limit {
