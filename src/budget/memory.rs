@@ -305,8 +305,10 @@ impl BudgetStore for MemoryStore {
         Ok(())
     }
 
-    fn release_now(&self, r: Reservation) -> Option<Reservation> {
-        self.finish(&r, 0, Utc::now());
+    fn finish_now(&self, r: Reservation, incurred: MicroUsd) -> Option<Reservation> {
+        // Thresholds crossed here go unreported: a drop has nobody to report them to, and the
+        // next settle in the window reports any later threshold.
+        self.finish(&r, incurred.0, Utc::now());
         None
     }
 }

@@ -164,9 +164,15 @@ pub trait BudgetStore: TaskTracker {
     /// `StoreError` when the store fails.
     async fn apply_spend(&self, event: &SpendEvent, now: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Releases without awaiting if the store can (memory); otherwise hands the reservation back
-    /// so the caller can release it on a task. Used by `ReservationGuard::drop`.
-    fn release_now(&self, reservation: Reservation) -> Option<Reservation> {
+    /// Settles with `incurred` (zero: releases) without awaiting if the store can (memory);
+    /// otherwise hands the reservation back so the caller can finish it on a task. Used by
+    /// `ReservationGuard::drop`.
+    fn finish_now(
+        &self,
+        reservation: Reservation,
+        incurred: crate::types::MicroUsd,
+    ) -> Option<Reservation> {
+        let _ = incurred;
         Some(reservation)
     }
 }

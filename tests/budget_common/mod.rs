@@ -271,7 +271,8 @@ pub async fn settle_and_release_account_exactly(s: &dyn BudgetStore) {
     );
 }
 
-/// A guard dropped without settle (client disconnect) releases its money.
+/// A guard dropped without settle (client disconnect) releases its money, or settles the cost
+/// already incurred when the stream was cut.
 pub async fn dropped_guard_releases(s: Arc<dyn BudgetStore>) {
     let w = wf("guard");
     let mut env = envelope(OnLimit::Deny);
@@ -289,15 +290,32 @@ pub async fn dropped_guard_releases(s: Arc<dyn BudgetStore>) {
         LimitKind::Daily
     );
     drop(guard);
-    // The Redis release runs on a spawned task; wait for its effect, bounded.
-    for _ in 0..200 {
-        if reserve(s.as_ref(), &c, 100).await.is_ok() {
+    wait_for_day(s.as_ref(), &c, 0).await;
+    let r = reserve(s.as_ref(), &c, 100).await.unwrap();
+    let mut guard = ReservationGuard::new(Arc::clone(&s), r);
+    guard.set_incurred(MicroUsd(30));
+    drop(guard);
+    wait_for_day(s.as_ref(), &c, 30).await;
+}
+
+/// Waits (bounded) until the day window shows `spent` and nothing reserved: Redis finishes a
+/// dropped guard on a spawned task, so its effect lands shortly after the drop.
+async fn wait_for_day(s: &dyn BudgetStore, c: &Call<'_>, spent: i64) {
+    let mut last = None;
+    for _ in 0..400 {
+        let day = s
+            .remaining(c.wf, None, c.env, c.now)
+            .await
+            .unwrap()
+            .daily
+            .unwrap();
+        if day.spent == MicroUsd(spent) && day.reserved == MicroUsd(0) {
             return;
         }
-        tokio::task::yield_now().await;
+        last = Some(day);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("dropped guard did not release its reservation");
+    panic!("dropped guard did not finish: want spent {spent}, reserved 0; last {last:?}");
 }
 
 /// Outcomes: unknown task, twice, invalid quality; sweep abandons idle tasks once.
