@@ -81,5 +81,21 @@ mod tests {
             let exact = u128::from(i) * u128::from(pi) + u128::from(o) * u128::from(po);
             prop_assert_eq!(got.0 as u128, exact.div_ceil(1000));
         }
+
+        #[test]
+        fn estimate_covers_priced_cost_of_any_smaller_usage(i in 0u64..2_000_000, o in 0u64..200_000,
+                                                          fi in 0u64..=100, fo in 0u64..=100, fc in 0u64..=100) {
+            let table = crate::pricing::PriceTable::builtin().unwrap();
+            for price in table.entries() {
+                let input = i * fi / 100;
+                let usage = crate::pricing::TokenUsage {
+                    input: Tokens(input),
+                    cached_input: Tokens(input * fc / 100),
+                    output: Tokens(o * fo / 100),
+                };
+                let est = estimate_for_model(price, Tokens(i), Tokens(o));
+                prop_assert!(est >= price.cost(&usage), "{}: {est:?} < {:?}", price.model, price.cost(&usage));
+            }
+        }
     }
 }
