@@ -225,3 +225,21 @@ async fn redis_rebuild_skips_when_state_present() {
     assert_eq!((report.mode, report.applied), (RebuildMode::Skip, 0));
     cleanup(&p).await;
 }
+
+/// An unreachable Redis is a `StoreError` at connect (the proxy then fails closed), not a hang.
+#[tokio::test]
+async fn redis_unreachable_is_a_store_error() {
+    let opts = RedisOptions {
+        timeout: Duration::from_millis(200),
+        key_prefix: "purser-test:unreachable".to_owned(),
+        reservation_ttl: Duration::from_secs(60),
+        task_retention: Duration::from_secs(60),
+    };
+    let err = RedisStore::connect_with("redis://127.0.0.1:1", opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, purser::budget::StoreError::Redis { op: "connect", .. }),
+        "{err}"
+    );
+}
