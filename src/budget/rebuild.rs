@@ -55,7 +55,9 @@ pub struct RebuildReport {
 
 /// Rebuilds current day, month and task spend and step counts from `events`. Pass only events
 /// of model calls (not cache hits) so that step counts match. A restart inside a month keeps the
-/// month's spend because the ledger holds it.
+/// month's spend because the ledger holds it. Afterwards, replay the ledger's task outcomes with
+/// `TaskTracker::record_outcome` (ignoring `OutcomeAlreadyRecorded`), or finished tasks will be
+/// swept as abandoned once idle.
 ///
 /// # Errors
 /// `StoreError` when the store fails; a partial rebuild may then have been applied.
