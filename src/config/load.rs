@@ -6,8 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::schema::{DEFAULT_GATEWAY, GatewaySettings, ModelKind};
+use super::schema::{DEFAULT_GATEWAY, GatewaySettings, ModelKind, RoutesFile};
 use super::{ModelEntry, Snapshot};
+use crate::budget::{BudgetConfig, KeyRing, WorkflowSettings};
 use crate::pricing::PriceTable;
 use crate::types::ModelId;
 use crate::upstream::Providers;
@@ -127,8 +128,12 @@ pub fn load_snapshot(
         }
     }
     let routes_dir = resolve(base, &gw.routes_dir);
-    match providers {
-        Some(providers) if errors.is_empty() => Ok(Snapshot {
+    let routes = read_routes(&routes_dir, &mut errors);
+    let budget = build_budget(gw, &routes, &mut errors);
+    match (providers, budget) {
+        (Some(providers), Some(budget)) if errors.is_empty() => Ok(Snapshot {
+            keys: Arc::new(KeyRing::from_env(&budget)),
+            budget: Arc::new(budget),
             generation,
             prices,
             models,
@@ -139,6 +144,79 @@ pub fn load_snapshot(
                 .collect(),
         }),
         _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// The built-in routes, used when the routes folder does not exist.
+const DEFAULT_ROUTES: &str = include_str!("../../routes/default.toml");
+
+/// Every routes file, by name, parsed. A missing folder means the built-in `default.toml`.
+fn read_routes(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<(String, RoutesFile)> {
+    let mut texts = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for f in files {
+                match std::fs::read_to_string(&f) {
+                    Ok(t) => texts.push((f.display().to_string(), t)),
+                    Err(e) => errors.push(err(&f.display().to_string(), None, e.to_string())),
+                }
+            }
+        }
+        Err(_) => texts.push((
+            "<built-in routes/default.toml>".to_owned(),
+            DEFAULT_ROUTES.to_owned(),
+        )),
+    }
+    texts
+        .into_iter()
+        .filter_map(|(name, text)| match toml::from_str::<RoutesFile>(&text) {
+            Ok(f) => Some((name, f)),
+            Err(e) => {
+                errors.push(err(&name, None, e.to_string()));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Gateway `[budget]` plus every `[workflow.NAME]` of the routes files, validated together.
+fn build_budget(
+    gw: &GatewaySettings,
+    routes: &[(String, RoutesFile)],
+    errors: &mut Vec<ConfigError>,
+) -> Option<BudgetConfig> {
+    let mut settings = gw.budget.clone();
+    for (file, r) in routes {
+        for (name, w) in &r.workflow {
+            if settings.workflows.iter().any(|x| &x.name == name) {
+                errors.push(err(
+                    file,
+                    Some(format!("workflow.{name}")),
+                    "workflow defined twice",
+                ));
+                continue;
+            }
+            settings.workflows.push(WorkflowSettings {
+                name: name.clone(),
+                keys: w.keys.clone(),
+                envelope: w.budget.clone(),
+            });
+        }
+    }
+    if let Err(es) = gw.state.validate("state") {
+        errors.extend(es.into_iter().map(|e| err("gateway", None, e.to_string())));
+    }
+    match settings.validate("budget") {
+        Ok(b) => Some(b),
+        Err(es) => {
+            errors.extend(es.into_iter().map(|e| err("budget", None, e.to_string())));
+            None
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::budget::{BudgetConfig, KeyRing};
 use crate::pricing::{ModelPrice, PriceTable};
 use crate::types::ModelId;
 use crate::upstream::{Provider, Providers};
@@ -47,6 +48,10 @@ pub struct Snapshot {
     pub providers: Arc<Providers>,
     /// Where routes and pricing were read from (watched for changes).
     pub watched: Vec<PathBuf>,
+    /// Validated envelopes and workflows.
+    pub budget: Arc<BudgetConfig>,
+    /// Virtual keys and the admin key.
+    pub keys: Arc<KeyRing>,
 }
 
 impl Snapshot {
@@ -58,6 +63,8 @@ impl Snapshot {
             models: BTreeMap::new(),
             providers: Arc::new(Providers::default()),
             watched: Vec::new(),
+            budget: Arc::new(empty_budget()),
+            keys: Arc::new(KeyRing::new(&empty_budget(), None)),
         }
     }
 
@@ -70,4 +77,27 @@ impl Snapshot {
     pub fn provider_for(&self, m: &ModelEntry) -> Option<Arc<dyn Provider>> {
         self.providers.get(&m.provider)
     }
+}
+
+fn empty_budget() -> BudgetConfig {
+    // The default settings always validate; fall back to a closed config if that ever changes.
+    crate::budget::Settings::default()
+        .validate("budget")
+        .unwrap_or_else(|_| BudgetConfig {
+            allow_anonymous: false,
+            admin_key_env: None,
+            default_envelope: Arc::new(crate::budget::Envelope {
+                per_task: None,
+                daily: None,
+                monthly: None,
+                step_limit: None,
+                max_output_tokens: None,
+                on_limit: crate::budget::OnLimit::Deny,
+                thresholds_bps: Vec::new(),
+            }),
+            workflows: Vec::new(),
+            task_idle_after: std::time::Duration::from_secs(1800),
+            task_retention: std::time::Duration::from_secs(7 * 86400),
+            reservation_ttl: std::time::Duration::from_secs(900),
+        })
 }

@@ -4,11 +4,13 @@
 mod body;
 mod ctx;
 mod embeddings;
+mod envelope;
 mod error;
 mod handlers;
 mod pipeline;
 mod sse;
 mod stream;
+mod tasks;
 
 pub use error::{ErrorKind, ProxyError};
 pub use handlers::router;

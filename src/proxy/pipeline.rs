@@ -48,6 +48,8 @@ pub struct PipelineParts {
     pub ledger: LedgerHandle,
     /// Server settings (limits, timeouts).
     pub server: ServerSettings,
+    /// Budget and task state (in-process or Redis).
+    pub budget: Arc<dyn crate::budget::BudgetStore>,
 }
 
 /// The orchestrator of the stages above.
@@ -157,28 +159,40 @@ impl Pipeline {
         headers: &HeaderMap,
         body: Body,
     ) -> Result<Response, ProxyError> {
+        // 2. identify: before parsing, as auth does not depend on the body.
+        self.identify(ctx, headers)?;
         // 1. parse
         let len = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let bytes = read_limited(body, len, self.parts.server.max_body_bytes).await?;
-        let req: ChatRequest = parse_json(&bytes)?;
+        let mut req: ChatRequest = parse_json(&bytes)?;
         ctx.record.requested_model = ModelId::new(&req.model);
         ctx.record.stream = req.stream;
         ctx.record.prompt_hash = prompt_hash(&req);
         req.validate()?;
         // 6. route
-        let plan = resolve_plan(&ctx.snapshot, &req)?;
+        let mut plan = resolve_plan(&ctx.snapshot, &req)?;
         ctx.record.route = plan.route.clone();
+        // 3. reserve the worst case against every envelope
+        if let Some(envelope) = ctx.envelope.clone() {
+            let cap = Self::cap_output(&envelope, &mut req);
+            let input = plan.candidates[0].price.encoding.count_request(&req);
+            let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
+            if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
+                plan.downgrade();
+            }
+        }
         // 7. call upstream
         if req.stream {
             return self.stream(ctx, req, plan).await;
         }
         let (completion, model) = self.call_upstream(ctx, &req, &plan).await?;
-        // 8. price
+        // 8. price and settle
         let usage = usage_of(&completion, &req, &model);
         self.settle(ctx, &model, &usage);
+        self.settle_budget(ctx).await;
         Ok(respond_json(ctx, &completion, &plan))
     }
 
@@ -352,17 +366,17 @@ impl Pipeline {
             r.upstream_ms = Some(ctx.upstream_time.as_secs_f64() * 1000.0);
         }
         self.observe(ctx);
-        let ledger = &self.parts.ledger;
         for a in ctx.attempts.drain(..) {
-            self.append(ledger, RecordBody::Attempt(a)).await;
+            self.append_record(RecordBody::Attempt(a)).await;
         }
-        self.append(ledger, RecordBody::Request(ctx.record.clone()))
+        self.append_record(RecordBody::Request(ctx.record.clone()))
             .await;
     }
 
-    async fn append(&self, ledger: &LedgerHandle, body: RecordBody) {
+    /// Appends one record (waits for channel space; never drops it).
+    pub(crate) async fn append_record(&self, body: RecordBody) {
         let kind = body.kind().as_str();
-        match ledger.append(&body).await {
+        match self.parts.ledger.append(&body).await {
             Ok(()) => self
                 .parts
                 .metrics
@@ -450,6 +464,30 @@ impl Pipeline {
     }
 }
 
+impl Plan {
+    /// The candidate with the highest output price (the worst case of any attempt).
+    pub(crate) fn dearest(&self) -> &ModelEntry {
+        self.candidates
+            .iter()
+            .max_by_key(|m| (m.price.output_per_mtok, m.price.input_per_mtok))
+            .unwrap_or(&self.candidates[0])
+    }
+
+    /// The candidate with the lowest output price.
+    pub(crate) fn cheapest(&self) -> &ModelEntry {
+        self.candidates
+            .iter()
+            .min_by_key(|m| (m.price.output_per_mtok, m.price.input_per_mtok))
+            .unwrap_or(&self.candidates[0])
+    }
+
+    /// Keeps only the cheapest candidate (budget pressure).
+    pub(crate) fn downgrade(&mut self) {
+        let c = self.cheapest().clone();
+        self.candidates = vec![c];
+    }
+}
+
 /// Resolves the requested model: a concrete model of the catalogue or a route.
 fn resolve_plan(snapshot: &Snapshot, req: &ChatRequest) -> Result<Plan, ProxyError> {
     match snapshot.model(&req.model) {
@@ -532,7 +570,6 @@ pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
         resp.headers_mut().insert(name, v);
     }
 }
-
 
 fn outcome_label(o: RequestOutcome) -> &'static str {
     match o {
