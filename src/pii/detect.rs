@@ -150,6 +150,7 @@ fn is_in_decimal(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// Number of detectors that compiled (tests compare it with the spec table).
+#[cfg(test)]
 pub(super) fn compiled_detectors() -> (usize, usize, bool) {
     (DETECTORS.len(), SPECS.len(), TRIGGERS.is_some())
 }
