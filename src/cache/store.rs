@@ -75,7 +75,11 @@ impl ResponseCache {
 
     /// Looks up a chat answer: in-process first, then Redis (a Redis hit is copied into the
     /// in-process tier with its remaining TTL). Counts a hit (with its saving) or a miss.
+    /// A non-chat key returns `None` and is not counted.
     pub async fn get(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
+        if key.namespace() != Namespace::Chat {
+            return None;
+        }
         let found = self.get_answer(key).await;
         let event = match &found {
             Some(a) => Event::Hit(a.cost),
@@ -86,9 +90,6 @@ impl ResponseCache {
     }
 
     async fn get_answer(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
-        if key.namespace() != Namespace::Chat {
-            return None;
-        }
         if let Some(MemEntry {
             value: MemValue::Answer(a),
             ..
@@ -121,8 +122,11 @@ impl ResponseCache {
     }
 
     /// Looks up an intermediate result (embeddings body, summary, retrieval result) by a
-    /// key built with `CacheKey::for_embeddings` / `for_content`.
+    /// key built with `CacheKey::for_embeddings` / `for_content` (a chat key: `None`, uncounted).
     pub async fn get_blob(&self, key: &CacheKey) -> Option<Bytes> {
+        if key.namespace() == Namespace::Chat {
+            return None;
+        }
         let found = self.get_blob_inner(key).await;
         let event = if found.is_some() { Event::Hit(MicroUsd::ZERO) } else { Event::Miss };
         self.counters.record(key.workflow(), key.namespace(), event);
@@ -130,9 +134,6 @@ impl ResponseCache {
     }
 
     async fn get_blob_inner(&self, key: &CacheKey) -> Option<Bytes> {
-        if key.namespace() == Namespace::Chat {
-            return None;
-        }
         if let Some(MemEntry {
             value: MemValue::Blob(b),
             ..
