@@ -10,9 +10,36 @@ use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 
 const WORDS: &[&str] = &[
-    "the", "model", "returns", "a", "summary", "of", "quarterly", "revenue", "and", "costs",
-    "for", "each", "region", "please", "explain", "why", "function", "fails", "when", "input",
-    "is", "empty", "table", "shows", "growth", "in", "units", "versus", "last", "year",
+    "the",
+    "model",
+    "returns",
+    "a",
+    "summary",
+    "of",
+    "quarterly",
+    "revenue",
+    "and",
+    "costs",
+    "for",
+    "each",
+    "region",
+    "please",
+    "explain",
+    "why",
+    "function",
+    "fails",
+    "when",
+    "input",
+    "is",
+    "empty",
+    "table",
+    "shows",
+    "growth",
+    "in",
+    "units",
+    "versus",
+    "last",
+    "year",
 ];
 
 /// Prose with numbers, dates, amounts, versions and maths, about `len` bytes, no PII.
@@ -27,7 +54,11 @@ fn request_text(len: usize, seed: u64) -> String {
                 rng.random_range(1..13),
                 rng.random_range(1..29)
             )),
-            2 => out.push_str(&format!("{}.{:02} USD ", rng.random_range(0..9999), rng.random_range(0..100))),
+            2 => out.push_str(&format!(
+                "{}.{:02} USD ",
+                rng.random_range(0..9999),
+                rng.random_range(0..100)
+            )),
             3 => out.push_str("x = (a + b) * 12345 / 678; "),
             _ => {
                 out.push_str(WORDS[rng.random_range(0..WORDS.len())]);
@@ -44,7 +75,9 @@ fn bench_scan(c: &mut Criterion) {
     tail.push_str(" contact: someone@example.org");
     assert_eq!(purser::pii::scan(&clean), None, "bench input must be clean");
     assert!(purser::pii::scan(&tail).is_some());
-    c.bench_function("pii_scan_16k_clean", |b| b.iter(|| purser::pii::scan(black_box(&clean))));
+    c.bench_function("pii_scan_16k_clean", |b| {
+        b.iter(|| purser::pii::scan(black_box(&clean)))
+    });
     c.bench_function("pii_scan_16k_email_at_end", |b| {
         b.iter(|| purser::pii::scan(black_box(&tail)))
     });

@@ -1,6 +1,11 @@
 //! Property tests of cache keys through the public decision API: stable under JSON key
 //! reordering and whitespace, sensitive to every field that can change the answer, blind to
 //! fields that cannot (stream flags, metadata, request ids).
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers outside #[test] fns: a failed setup must fail the test"
+)]
 
 use proptest::prelude::*;
 use purser::api::ChatRequest;
@@ -29,7 +34,10 @@ fn base_ctx() -> Ctx {
 
 fn key_with(body: &Value, ctx: &Ctx) -> CacheKey {
     let req: ChatRequest = serde_json::from_value(body.clone()).unwrap();
-    let (wf, model) = (WorkflowId(ctx.workflow.clone()), ModelId::new(ctx.model.clone()));
+    let (wf, model) = (
+        WorkflowId(ctx.workflow.clone()),
+        ModelId::new(ctx.model.clone()),
+    );
     let kc = KeyContext {
         workflow: &wf,
         model: &model,
@@ -51,8 +59,10 @@ fn key(body: &Value) -> CacheKey {
 fn shuffle(v: &Value, rng: &mut SmallRng) -> Value {
     match v {
         Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> =
-                m.iter().map(|(k, v)| (k.clone(), shuffle(v, rng))).collect();
+            let mut entries: Vec<(String, Value)> = m
+                .iter()
+                .map(|(k, v)| (k.clone(), shuffle(v, rng)))
+                .collect();
             entries.shuffle(rng);
             Value::Object(entries.into_iter().collect::<Map<String, Value>>())
         }
@@ -262,6 +272,9 @@ fn raw_json_with_reordered_keys_hits_the_same_key() {
       "messages": [ {"content": "hi", "role": "user"} ],
       "temperature": 0, "model": "m"
     }"#;
-    let (a, b): (Value, Value) = (serde_json::from_str(a).unwrap(), serde_json::from_str(b).unwrap());
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(a).unwrap(),
+        serde_json::from_str(b).unwrap(),
+    );
     assert_eq!(key(&a), key(&b));
 }

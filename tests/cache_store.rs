@@ -1,5 +1,9 @@
 //! In-process tier end to end through the public API: decision → get → store → hit,
 //! workflow isolation, purge, statistics, byte bound, intermediate results.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a failed setup must fail the test"
+)]
 
 use std::time::Duration;
 
@@ -34,7 +38,12 @@ fn answer(text: &str, cost: i64) -> CachedAnswer {
     }
 }
 
-fn decide(policy: &Policy, body: &str, workflow: &str, directive: ClientCacheDirective) -> CacheDecision {
+fn decide(
+    policy: &Policy,
+    body: &str,
+    workflow: &str,
+    directive: ClientCacheDirective,
+) -> CacheDecision {
     let req: ChatRequest = serde_json::from_str(body).unwrap();
     let wf = WorkflowId(workflow.to_owned());
     let model = ModelId::new("gpt-4o-mini");
@@ -52,7 +61,13 @@ const BODY_REORDERED: &str = r#"{ "messages": [ {"content":"Be brief.","role":"s
   "temperature": 0.0, "model": "auto" }"#;
 
 /// The pipeline's cache steps: look up, and on a miss store the answer if policy allows.
-async fn serve(cache: &ResponseCache, policy: &Policy, body: &str, workflow: &str, reply: &ChatCompletion) -> bool {
+async fn serve(
+    cache: &ResponseCache,
+    policy: &Policy,
+    body: &str,
+    workflow: &str,
+    reply: &ChatCompletion,
+) -> bool {
     let decision = decide(policy, body, workflow, ClientCacheDirective::Default);
     if let Some(key) = decision.lookup_key()
         && cache.get(key).await.is_some()
@@ -63,12 +78,16 @@ async fn serve(cache: &ResponseCache, policy: &Policy, body: &str, workflow: &st
         && let StoreDecision::Store { ttl } = policy.store_decision(key, Answer::Complete(reply))
     {
         let stored = cache
-            .put(key, CachedAnswer {
-                completion: reply.clone(),
-                cost: MicroUsd(250),
-                model: ModelId::new("gpt-4o-mini"),
-                stored_at: Utc::now(),
-            }, ttl)
+            .put(
+                key,
+                CachedAnswer {
+                    completion: reply.clone(),
+                    cost: MicroUsd(250),
+                    model: ModelId::new("gpt-4o-mini"),
+                    stored_at: Utc::now(),
+                },
+                ttl,
+            )
             .await;
         assert!(matches!(stored, StoreDecision::Store { .. }));
     }
@@ -80,9 +99,18 @@ async fn identical_deterministic_request_hits_even_with_reordered_json() {
     let cache = ResponseCache::try_new(&settings()).await.unwrap();
     let policy = Policy::try_new(settings()).unwrap();
     let reply = completion("Paris.");
-    assert!(!serve(&cache, &policy, BODY, "wf", &reply).await, "first call must miss");
-    assert!(serve(&cache, &policy, BODY, "wf", &reply).await, "same request must hit");
-    assert!(serve(&cache, &policy, BODY_REORDERED, "wf", &reply).await, "reordered JSON must hit");
+    assert!(
+        !serve(&cache, &policy, BODY, "wf", &reply).await,
+        "first call must miss"
+    );
+    assert!(
+        serve(&cache, &policy, BODY, "wf", &reply).await,
+        "same request must hit"
+    );
+    assert!(
+        serve(&cache, &policy, BODY_REORDERED, "wf", &reply).await,
+        "reordered JSON must hit"
+    );
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses), (2, 1));
     assert_eq!(stats.saved_micro_usd, MicroUsd(500));
@@ -96,9 +124,14 @@ async fn identical_deterministic_request_hits_even_with_reordered_json() {
 async fn hit_returns_the_stored_completion() {
     let cache = ResponseCache::try_new(&settings()).await.unwrap();
     let policy = Policy::try_new(settings()).unwrap();
-    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default).lookup_key().unwrap().clone();
+    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
     let stored = answer("Paris.", 99);
-    cache.put(&key, stored.clone(), Duration::from_secs(60)).await;
+    cache
+        .put(&key, stored.clone(), Duration::from_secs(60))
+        .await;
     let got = cache.get(&key).await.unwrap();
     assert_eq!(*got, stored);
 }
@@ -113,7 +146,10 @@ async fn unsafe_requests_and_answers_never_hit() {
     for body in [sampled, email, card] {
         let reply = completion("ok");
         assert!(!serve(&cache, &policy, body, "wf", &reply).await);
-        assert!(!serve(&cache, &policy, body, "wf", &reply).await, "{body} must never hit");
+        assert!(
+            !serve(&cache, &policy, body, "wf", &reply).await,
+            "{body} must never hit"
+        );
     }
     // no-store twice: never a hit, nothing stored.
     for _ in 0..2 {
@@ -123,9 +159,18 @@ async fn unsafe_requests_and_answers_never_hit() {
         );
     }
     // Error and cut answers are not stored, so the next identical request misses.
-    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default).lookup_key().unwrap().clone();
-    assert_eq!(policy.store_decision(&key, Answer::Error), StoreDecision::Skip(SkipReason::Error));
-    assert_eq!(policy.store_decision(&key, Answer::StreamCut), StoreDecision::Skip(SkipReason::StreamCut));
+    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        policy.store_decision(&key, Answer::Error),
+        StoreDecision::Skip(SkipReason::Error)
+    );
+    assert_eq!(
+        policy.store_decision(&key, Answer::StreamCut),
+        StoreDecision::Skip(SkipReason::StreamCut)
+    );
     assert!(cache.get(&key).await.is_none());
     cache.sync().await;
     assert_eq!(cache.stats().entries, 0);
@@ -138,20 +183,34 @@ async fn workflow_a_never_sees_workflow_b_entries() {
     let reply = completion("Paris.");
     assert!(!serve(&cache, &policy, BODY, "team-a", &reply).await);
     assert!(serve(&cache, &policy, BODY, "team-a", &reply).await);
-    assert!(!serve(&cache, &policy, BODY, "team-b", &reply).await, "B must not see A's entry");
+    assert!(
+        !serve(&cache, &policy, BODY, "team-b", &reply).await,
+        "B must not see A's entry"
+    );
 }
 
 #[tokio::test]
 async fn purge_by_workflow_and_by_key_prefix() {
     let cache = ResponseCache::try_new(&settings()).await.unwrap();
     let policy = Policy::try_new(settings()).unwrap();
-    let ka = decide(&policy, BODY, "a", ClientCacheDirective::Default).lookup_key().unwrap().clone();
-    let kb = decide(&policy, BODY, "b", ClientCacheDirective::Default).lookup_key().unwrap().clone();
-    let kab = decide(&policy, BODY, "ab", ClientCacheDirective::Default).lookup_key().unwrap().clone();
+    let ka = decide(&policy, BODY, "a", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
+    let kb = decide(&policy, BODY, "b", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
+    let kab = decide(&policy, BODY, "ab", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
     for k in [&ka, &kb, &kab] {
         cache.put(k, answer("x", 1), Duration::from_secs(60)).await;
     }
-    let r = cache.purge(&PurgeTarget::Workflow(WorkflowId("a".into()))).await;
+    let r = cache
+        .purge(&PurgeTarget::Workflow(WorkflowId("a".into())))
+        .await;
     assert_eq!(r.memory, 1, "workflow `a` only, not `ab`");
     assert!(cache.get(&ka).await.is_none());
     assert!(cache.get(&kab).await.is_some());
@@ -172,7 +231,9 @@ async fn memory_tier_stays_within_max_bytes() {
     let text = "x".repeat(4000);
     for i in 0..100u32 {
         let k = CacheKey::for_content(&wf, Namespace::Summaries, &[&i.to_le_bytes()]);
-        cache.put_blob(&k, Bytes::from(text.clone()), Duration::from_secs(60)).await;
+        cache
+            .put_blob(&k, Bytes::from(text.clone()), Duration::from_secs(60))
+            .await;
     }
     cache.sync().await;
     let stats = cache.stats();
@@ -188,9 +249,15 @@ async fn oversized_answers_are_skipped() {
     };
     let cache = ResponseCache::try_new(&s).await.unwrap();
     let policy = Policy::try_new(s).unwrap();
-    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default).lookup_key().unwrap().clone();
+    let key = decide(&policy, BODY, "wf", ClientCacheDirective::Default)
+        .lookup_key()
+        .unwrap()
+        .clone();
     let big = answer(&"y".repeat(2000), 1);
-    assert_eq!(cache.put(&key, big, Duration::from_secs(60)).await, StoreDecision::Skip(SkipReason::TooLarge));
+    assert_eq!(
+        cache.put(&key, big, Duration::from_secs(60)).await,
+        StoreDecision::Skip(SkipReason::TooLarge)
+    );
     assert!(cache.get(&key).await.is_none());
 }
 
@@ -202,7 +269,9 @@ async fn intermediate_results_round_trip_by_namespace() {
     let k = CacheKey::for_embeddings(&wf, &body);
     assert!(cache.get_blob(&k).await.is_none());
     let value = Bytes::from_static(br#"{"data":[{"embedding":[0.1,0.2]}]}"#);
-    cache.put_blob(&k, value.clone(), Duration::from_secs(60)).await;
+    cache
+        .put_blob(&k, value.clone(), Duration::from_secs(60))
+        .await;
     assert_eq!(cache.get_blob(&k).await, Some(value));
     // A chat lookup never returns a blob, and chat keys cannot hold blobs.
     assert!(cache.get(&k).await.is_none());

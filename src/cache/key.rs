@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::settings::Scope;
-use crate::api::{
-    ChatRequest, Content, Message, ResponseFormat, Role, ToolCall, ToolCallFunction,
-};
+use crate::api::{ChatRequest, Content, Message, ResponseFormat, Role, ToolCall, ToolCallFunction};
 use crate::types::{ModelId, WorkflowId};
 
 /// What kind of value an entry holds; part of the key and of the Redis key.
@@ -190,17 +188,25 @@ pub(crate) fn derive_key(req: &KeyRequest<'_>) -> CacheKey {
     w.field("messages", |b| write_messages(b, messages));
     w.field("tools", |b| write_opt_values(b, tools.as_deref()));
     w.field("tool_choice", |b| write_opt_value(b, tool_choice.as_ref()));
-    w.field("parallel_tool_calls", |b| write_opt_bool(b, *parallel_tool_calls));
-    w.field("response_format", |b| write_response_format(b, response_format.as_ref()));
+    w.field("parallel_tool_calls", |b| {
+        write_opt_bool(b, *parallel_tool_calls)
+    });
+    w.field("response_format", |b| {
+        write_response_format(b, response_format.as_ref())
+    });
     w.field("temperature", |b| write_opt_f64(b, *temperature));
     w.field("top_p", |b| write_opt_f64(b, *top_p));
     w.field("n", |b| write_opt_u64(b, n.map(u64::from)));
     w.field("stop", |b| write_stop(b, stop.as_ref()));
     w.field("seed", |b| write_opt_i64(b, *seed));
     w.field("logprobs", |b| write_opt_bool(b, *logprobs));
-    w.field("top_logprobs", |b| write_opt_u64(b, top_logprobs.map(u64::from)));
+    w.field("top_logprobs", |b| {
+        write_opt_u64(b, top_logprobs.map(u64::from))
+    });
     // Both names cap the output the same way; the effective cap is what matters.
-    w.field("max_output", |b| write_opt_u64(b, max_completion_tokens.or(*max_tokens)));
+    w.field("max_output", |b| {
+        write_opt_u64(b, max_completion_tokens.or(*max_tokens))
+    });
     w.field("extra", |b| write_extra(b, extra));
     let mut h = Sha256::new();
     h.update(&w.0);
@@ -316,7 +322,11 @@ fn lone_text_part(parts: &[Value]) -> Option<&str> {
         return None;
     };
     let is_text = p.len() == 2 && p.get("type").and_then(Value::as_str) == Some("text");
-    if is_text { p.get("text")?.as_str() } else { None }
+    if is_text {
+        p.get("text")?.as_str()
+    } else {
+        None
+    }
 }
 
 fn write_tool_call(b: &mut Vec<u8>, c: &ToolCall) {
@@ -444,7 +454,9 @@ fn write_json_str(b: &mut Vec<u8>, s: &str) {
         match c {
             '"' => b.extend_from_slice(b"\\\""),
             '\\' => b.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => b.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                b.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut tmp = [0u8; 4];
                 b.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::Error;
 use super::key::{CacheKey, KeyContext, KeyRequest, derive_key};
 use super::settings::{Mode, Settings};
-use super::Error;
 use crate::api::{ChatCompletion, ChatRequest, Content, Message};
 use crate::pii;
 
@@ -112,7 +112,10 @@ impl ClientCacheDirective {
     /// Parses header values (pass `None` for an absent header; several header lines may be
     /// joined with `,`). The strongest directive wins: bypass, then no-store, then no-cache.
     pub fn from_headers(cache_control: Option<&str>, purser_cache: Option<&str>) -> Self {
-        if purser_cache.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("bypass"))) {
+        if purser_cache.is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("bypass"))
+        }) {
             return ClientCacheDirective::Bypass;
         }
         let tokens = || {
@@ -221,8 +224,12 @@ impl Policy {
             return CacheDecision::Bypass(BypassReason::Disabled);
         }
         match directive {
-            ClientCacheDirective::Bypass => return CacheDecision::Bypass(BypassReason::ClientBypass),
-            ClientCacheDirective::NoStore => return CacheDecision::Bypass(BypassReason::ClientNoStore),
+            ClientCacheDirective::Bypass => {
+                return CacheDecision::Bypass(BypassReason::ClientBypass);
+            }
+            ClientCacheDirective::NoStore => {
+                return CacheDecision::Bypass(BypassReason::ClientNoStore);
+            }
             ClientCacheDirective::NoCache | ClientCacheDirective::Default => {}
         }
         if !is_deterministic(req) {
@@ -282,7 +289,11 @@ fn answer_problem(c: &ChatCompletion, allow_tool_calls: bool) -> Option<SkipReas
             // `length`, a missing reason, or one we don't know: not a finished answer.
             _ => return Some(SkipReason::Truncated),
         }
-        let calls = choice.message.tool_calls.as_ref().is_some_and(|t| !t.is_empty());
+        let calls = choice
+            .message
+            .tool_calls
+            .as_ref()
+            .is_some_and(|t| !t.is_empty());
         if calls && !allow_tool_calls {
             return Some(SkipReason::ToolCalls);
         }

@@ -98,7 +98,9 @@ impl RedisTier {
         pipe.get(key).cmd("PTTL").arg(key);
         let res: Option<(Option<Vec<u8>>, i64)> = self.run(pipe.query_async(&mut conn)).await;
         match res? {
-            (Some(v), ttl_ms) if ttl_ms > 0 => Some((v, Duration::from_millis(ttl_ms.unsigned_abs()))),
+            (Some(v), ttl_ms) if ttl_ms > 0 => {
+                Some((v, Duration::from_millis(ttl_ms.unsigned_abs())))
+            }
             _ => None,
         }
     }
@@ -125,8 +127,13 @@ impl RedisTier {
         let (mut cursor, mut removed) = (0u64, 0u64);
         loop {
             let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
-            let res = tokio::time::timeout(step, scan.query_async::<(u64, Vec<String>)>(&mut conn)).await;
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let res =
+                tokio::time::timeout(step, scan.query_async::<(u64, Vec<String>)>(&mut conn)).await;
             let Ok(Ok((next, keys))) = res else {
                 self.shared.note_error();
                 return Err(removed);

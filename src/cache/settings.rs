@@ -150,17 +150,29 @@ impl Settings {
             return invalid("max_bytes", self.max_bytes.to_string(), "must be > 0");
         }
         if self.max_entry_bytes.0 == 0 || self.max_entry_bytes.0 > u64::from(u32::MAX) {
-            return invalid("max_entry_bytes", self.max_entry_bytes.to_string(), "must be in 1B..4GiB");
+            return invalid(
+                "max_entry_bytes",
+                self.max_entry_bytes.to_string(),
+                "must be in 1B..4GiB",
+            );
         }
         if self.default_ttl.0.is_zero() {
             return invalid("default_ttl", self.default_ttl.to_string(), "must be > 0");
         }
         if self.redis_timeout.0.is_zero() {
-            return invalid("redis_timeout", self.redis_timeout.to_string(), "must be > 0");
+            return invalid(
+                "redis_timeout",
+                self.redis_timeout.to_string(),
+                "must be > 0",
+            );
         }
         let bad = |c: char| matches!(c, ':' | '*' | '?' | '[' | ']' | '\\') || c.is_whitespace();
         if self.redis_prefix.is_empty() || self.redis_prefix.contains(bad) {
-            return invalid("redis_prefix", self.redis_prefix.clone(), "empty or has : * ? [ ] \\ or spaces");
+            return invalid(
+                "redis_prefix",
+                self.redis_prefix.clone(),
+                "empty or has : * ? [ ] \\ or spaces",
+            );
         }
         for (wf, p) in &self.workflows {
             if p.ttl.is_some_and(|t| t.0.is_zero()) {
@@ -216,9 +228,9 @@ impl fmt::Display for ByteSize {
         let n = self.0;
         match n {
             0 => write!(f, "0B"),
-            _ if n % (1 << 30) == 0 => write!(f, "{}GiB", n >> 30),
-            _ if n % (1 << 20) == 0 => write!(f, "{}MiB", n >> 20),
-            _ if n % (1 << 10) == 0 => write!(f, "{}KiB", n >> 10),
+            _ if n.is_multiple_of(1 << 30) => write!(f, "{}GiB", n >> 30),
+            _ if n.is_multiple_of(1 << 20) => write!(f, "{}MiB", n >> 20),
+            _ if n.is_multiple_of(1 << 10) => write!(f, "{}KiB", n >> 10),
             _ => write!(f, "{n}B"),
         }
     }
@@ -233,8 +245,9 @@ impl Serialize for ByteSize {
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ByteSize::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid byte size {s:?} (e.g. \"256MiB\")")))
+        ByteSize::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid byte size {s:?} (e.g. \"256MiB\")"))
+        })
     }
 }
 
@@ -265,9 +278,14 @@ impl HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        let units: [(u128, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+        let units: [(u128, &str); 4] = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ];
         for (size, name) in units {
-            if ms > 0 && ms % size == 0 {
+            if ms > 0 && ms.is_multiple_of(size) {
                 return write!(f, "{}{name}", ms / size);
             }
         }
@@ -284,8 +302,9 @@ impl Serialize for HumanDuration {
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        HumanDuration::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?} (e.g. \"30s\")")))
+        HumanDuration::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid duration {s:?} (e.g. \"30s\")"))
+        })
     }
 }
 
@@ -308,7 +327,9 @@ impl RedisUrl {
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.0.split_once("://"), self.0.rfind('@')) {
-            (Some((scheme, _)), Some(at)) => write!(f, "{scheme}://***{}", self.0.get(at..).unwrap_or("")),
+            (Some((scheme, _)), Some(at)) => {
+                write!(f, "{scheme}://***{}", self.0.get(at..).unwrap_or(""))
+            }
             _ => f.write_str(&self.0),
         }
     }

@@ -111,7 +111,10 @@ impl Counters {
     /// Counter snapshot per workflow and namespace (entries/bytes left at 0 for the caller).
     pub(crate) fn snapshot(
         &self,
-    ) -> (BTreeMap<WorkflowId, WorkflowStats>, BTreeMap<&'static str, NamespaceStats>) {
+    ) -> (
+        BTreeMap<WorkflowId, WorkflowStats>,
+        BTreeMap<&'static str, NamespaceStats>,
+    ) {
         let wf = self.workflows.lock().unwrap_or_else(|p| p.into_inner());
         let workflows = wf.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         drop(wf);

@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::Error;
 use super::entry::{
     CachedAnswer, MemEntry, MemValue, answer_from_json, answer_json, decode_redis, encode_redis,
 };
 use super::key::{CacheKey, Namespace};
+use super::memory::MemoryTier;
 use super::policy::{SkipReason, StoreDecision};
 use super::redis_tier::{RedisStatus, RedisTier};
 use super::settings::{Mode, Settings};
 use super::stats::{CacheStats, Counters, Event, ratio};
-use super::memory::MemoryTier;
-use super::Error;
 use crate::types::{MicroUsd, WorkflowId};
 
 /// What to purge.
@@ -60,7 +60,9 @@ impl ResponseCache {
     pub async fn try_new(settings: &Settings) -> Result<ResponseCache, Error> {
         settings.validate()?;
         let redis = match (&settings.mode, &settings.redis_url) {
-            (Mode::Redis, Some(url)) => Some(RedisTier::connect(url, settings.redis_timeout.0).await?),
+            (Mode::Redis, Some(url)) => {
+                Some(RedisTier::connect(url, settings.redis_timeout.0).await?)
+            }
             (Mode::Redis, None) => return Err(Error::MissingRedisUrl),
             _ => None,
         };
@@ -117,7 +119,8 @@ impl ResponseCache {
         let entry = MemEntry::new(MemValue::Answer(Arc::new(answer)), json.len(), ttl);
         self.memory.insert(key.clone(), entry).await;
         self.redis_set(key, &json, ttl).await;
-        self.counters.record(key.workflow(), key.namespace(), Event::Store);
+        self.counters
+            .record(key.workflow(), key.namespace(), Event::Store);
         StoreDecision::Store { ttl }
     }
 
@@ -128,7 +131,11 @@ impl ResponseCache {
             return None;
         }
         let found = self.get_blob_inner(key).await;
-        let event = if found.is_some() { Event::Hit(MicroUsd::ZERO) } else { Event::Miss };
+        let event = if found.is_some() {
+            Event::Hit(MicroUsd::ZERO)
+        } else {
+            Event::Miss
+        };
         self.counters.record(key.workflow(), key.namespace(), event);
         found
     }
@@ -156,8 +163,11 @@ impl ResponseCache {
         }
         self.redis_set(key, &value, ttl).await;
         let len = value.len();
-        self.memory.insert(key.clone(), MemEntry::new(MemValue::Blob(value), len, ttl)).await;
-        self.counters.record(key.workflow(), key.namespace(), Event::Store);
+        self.memory
+            .insert(key.clone(), MemEntry::new(MemValue::Blob(value), len, ttl))
+            .await;
+        self.counters
+            .record(key.workflow(), key.namespace(), Event::Store);
         StoreDecision::Store { ttl }
     }
 
@@ -166,7 +176,9 @@ impl ResponseCache {
         let memory = match target {
             PurgeTarget::Workflow(wf) => self.memory.remove_matching(|k| k.workflow() == wf).await,
             PurgeTarget::KeyPrefix(p) => {
-                self.memory.remove_matching(|k| k.to_string().starts_with(p.as_str())).await
+                self.memory
+                    .remove_matching(|k| k.to_string().starts_with(p.as_str()))
+                    .await
             }
             PurgeTarget::All => self.memory.remove_matching(|_| true).await,
         };
@@ -221,7 +233,9 @@ impl ResponseCache {
 
     /// Health of the Redis tier.
     pub fn redis_status(&self) -> RedisStatus {
-        self.redis.as_ref().map_or(RedisStatus::Disabled, RedisTier::status)
+        self.redis
+            .as_ref()
+            .map_or(RedisStatus::Disabled, RedisTier::status)
     }
 
     /// Applies moka's pending evictions so `stats` counts are exact (tests, admin route).
@@ -235,7 +249,12 @@ impl ResponseCache {
         let wf = escape_segment(key.workflow().as_str());
         match key.namespace() {
             Namespace::Chat => format!("{}:cache:{wf}:{}", self.redis_prefix, key.hash_hex()),
-            ns => format!("{}:cache:{wf}:{}:{}", self.redis_prefix, ns.as_str(), key.hash_hex()),
+            ns => format!(
+                "{}:cache:{wf}:{}:{}",
+                self.redis_prefix,
+                ns.as_str(),
+                key.hash_hex()
+            ),
         }
     }
 

@@ -14,7 +14,9 @@ fn req(v: Value) -> ChatRequest {
 }
 
 fn det_req() -> ChatRequest {
-    req(json!({"model":"auto","temperature":0,"messages":[{"role":"user","content":"What is 2+2?"}]}))
+    req(
+        json!({"model":"auto","temperature":0,"messages":[{"role":"user","content":"What is 2+2?"}]}),
+    )
 }
 
 fn completion(content: &str, finish: Option<&str>) -> ChatCompletion {
@@ -69,7 +71,9 @@ fn deterministic_request_is_looked_up() {
     let p = policy();
     let r = det_req();
     assert!(bypass(&p, &r, ClientCacheDirective::Default).is_none());
-    let seeded = req(json!({"model":"m","temperature":1,"seed":7,"messages":[{"role":"user","content":"hi"}]}));
+    let seeded = req(
+        json!({"model":"m","temperature":1,"seed":7,"messages":[{"role":"user","content":"hi"}]}),
+    );
     assert!(bypass(&p, &seeded, ClientCacheDirective::Default).is_none());
 }
 
@@ -80,7 +84,10 @@ fn sampled_request_bypasses_with_reason_sampled() {
         req(json!({"model":"m","messages":[{"role":"user","content":"hi"}]})),
         req(json!({"model":"m","temperature":0.7,"messages":[{"role":"user","content":"hi"}]})),
     ] {
-        assert_eq!(bypass(&p, &r, ClientCacheDirective::Default), Some(BypassReason::Sampled));
+        assert_eq!(
+            bypass(&p, &r, ClientCacheDirective::Default),
+            Some(BypassReason::Sampled)
+        );
     }
     assert_eq!(BypassReason::Sampled.as_str(), "sampled");
 }
@@ -88,16 +95,27 @@ fn sampled_request_bypasses_with_reason_sampled() {
 #[test]
 fn pii_in_request_bypasses() {
     let p = policy();
-    for text in ["mail me at a.b@example.com", "card 4111 1111 1111 1111", "key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t"] {
+    for text in [
+        "mail me at a.b@example.com",
+        "card 4111 1111 1111 1111",
+        "key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t",
+    ] {
         let r = req(json!({"model":"m","temperature":0,"messages":[
             {"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":text}]}]}));
-        assert_eq!(bypass(&p, &r, ClientCacheDirective::Default), Some(BypassReason::PiiInRequest), "{text}");
+        assert_eq!(
+            bypass(&p, &r, ClientCacheDirective::Default),
+            Some(BypassReason::PiiInRequest),
+            "{text}"
+        );
     }
     let in_tool_args = req(json!({"model":"m","temperature":0,"messages":[
         {"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",
           "function":{"name":"lookup","arguments":"{\"email\":\"x@corp.example\"}"}}]},
         {"role":"tool","tool_call_id":"c","content":"ok"}]}));
-    assert_eq!(bypass(&p, &in_tool_args, ClientCacheDirective::Default), Some(BypassReason::PiiInRequest));
+    assert_eq!(
+        bypass(&p, &in_tool_args, ClientCacheDirective::Default),
+        Some(BypassReason::PiiInRequest)
+    );
     assert_eq!(BypassReason::PiiInRequest.as_str(), "pii_in_request");
 }
 
@@ -105,8 +123,14 @@ fn pii_in_request_bypasses() {
 fn client_directives_bypass_or_refresh() {
     let p = policy();
     let r = det_req();
-    assert_eq!(bypass(&p, &r, ClientCacheDirective::NoStore), Some(BypassReason::ClientNoStore));
-    assert_eq!(bypass(&p, &r, ClientCacheDirective::Bypass), Some(BypassReason::ClientBypass));
+    assert_eq!(
+        bypass(&p, &r, ClientCacheDirective::NoStore),
+        Some(BypassReason::ClientNoStore)
+    );
+    assert_eq!(
+        bypass(&p, &r, ClientCacheDirective::Bypass),
+        Some(BypassReason::ClientBypass)
+    );
     let d = p.lookup_decision(&r, &Ctx::new("wf").key_ctx(), ClientCacheDirective::NoCache);
     assert!(matches!(d, CacheDecision::Refresh(_)));
     assert!(d.lookup_key().is_none());
@@ -123,8 +147,14 @@ fn directive_parsing_picks_the_strongest() {
     assert_eq!(D::from_headers(Some("No-Store"), None), D::NoStore);
     assert_eq!(D::from_headers(Some("private, no-cache"), None), D::NoCache);
     assert_eq!(D::from_headers(Some("max-age=0"), None), D::NoCache);
-    assert_eq!(D::from_headers(Some("no-cache, no-store"), None), D::NoStore);
-    assert_eq!(D::from_headers(Some("no-cache"), Some(" BYPASS ")), D::Bypass);
+    assert_eq!(
+        D::from_headers(Some("no-cache, no-store"), None),
+        D::NoStore
+    );
+    assert_eq!(
+        D::from_headers(Some("no-cache"), Some(" BYPASS ")),
+        D::Bypass
+    );
     assert_eq!(D::from_headers(None, Some("other")), D::Default);
 }
 
@@ -135,7 +165,10 @@ fn disabled_mode_or_workflow_bypasses() {
         ..Settings::default()
     })
     .unwrap();
-    assert_eq!(bypass(&off, &det_req(), ClientCacheDirective::Default), Some(BypassReason::Disabled));
+    assert_eq!(
+        bypass(&off, &det_req(), ClientCacheDirective::Default),
+        Some(BypassReason::Disabled)
+    );
     let mut s = Settings::default();
     s.workflows.insert(
         WorkflowId("wf".into()),
@@ -145,10 +178,16 @@ fn disabled_mode_or_workflow_bypasses() {
         },
     );
     let p = Policy::try_new(s).unwrap();
-    assert_eq!(bypass(&p, &det_req(), ClientCacheDirective::Default), Some(BypassReason::Disabled));
+    assert_eq!(
+        bypass(&p, &det_req(), ClientCacheDirective::Default),
+        Some(BypassReason::Disabled)
+    );
     let key = key_of(&policy(), &det_req());
     let c = completion("4", Some("stop"));
-    assert_eq!(p.store_decision(&key, Answer::Complete(&c)), StoreDecision::Skip(SkipReason::Disabled));
+    assert_eq!(
+        p.store_decision(&key, Answer::Complete(&c)),
+        StoreDecision::Skip(SkipReason::Disabled)
+    );
 }
 
 fn skip_of(p: &Policy, c: Answer<'_>) -> Option<SkipReason> {
@@ -172,13 +211,22 @@ fn complete_answer_is_stored_with_workflow_ttl() {
     let c = completion("4", Some("stop"));
     assert_eq!(
         p.store_decision(&key_of(&p, &det_req()), Answer::Complete(&c)),
-        StoreDecision::Store { ttl: Duration::from_secs(90) }
+        StoreDecision::Store {
+            ttl: Duration::from_secs(90)
+        }
     );
     let other = Ctx::new("other");
-    let CacheDecision::Use(k) = p.lookup_decision(&det_req(), &other.key_ctx(), ClientCacheDirective::Default) else {
+    let CacheDecision::Use(k) =
+        p.lookup_decision(&det_req(), &other.key_ctx(), ClientCacheDirective::Default)
+    else {
         panic!()
     };
-    assert_eq!(p.store_decision(&k, Answer::Complete(&c)), StoreDecision::Store { ttl: Duration::from_secs(3600) });
+    assert_eq!(
+        p.store_decision(&k, Answer::Complete(&c)),
+        StoreDecision::Store {
+            ttl: Duration::from_secs(3600)
+        }
+    );
 }
 
 #[test]
@@ -188,7 +236,10 @@ fn error_and_cut_answers_are_skipped() {
     assert_eq!(skip_of(&p, Answer::StreamCut), Some(SkipReason::StreamCut));
     let mut empty = completion("x", Some("stop"));
     empty.choices.clear();
-    assert_eq!(skip_of(&p, Answer::Complete(&empty)), Some(SkipReason::Error));
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&empty)),
+        Some(SkipReason::Error)
+    );
     assert_eq!(SkipReason::StreamCut.as_str(), "stream_cut");
 }
 
@@ -196,11 +247,20 @@ fn error_and_cut_answers_are_skipped() {
 fn truncated_and_filtered_answers_are_skipped() {
     let p = policy();
     let len = completion("partial", Some("length"));
-    assert_eq!(skip_of(&p, Answer::Complete(&len)), Some(SkipReason::Truncated));
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&len)),
+        Some(SkipReason::Truncated)
+    );
     let none = completion("partial", None);
-    assert_eq!(skip_of(&p, Answer::Complete(&none)), Some(SkipReason::Truncated));
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&none)),
+        Some(SkipReason::Truncated)
+    );
     let filtered = completion("", Some("content_filter"));
-    assert_eq!(skip_of(&p, Answer::Complete(&filtered)), Some(SkipReason::ContentFilter));
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&filtered)),
+        Some(SkipReason::ContentFilter)
+    );
     assert_eq!(SkipReason::Truncated.as_str(), "truncated");
 }
 
@@ -215,7 +275,10 @@ fn tool_answer() -> ChatCompletion {
 fn tool_call_answers_need_the_workflow_to_allow_them() {
     let p = policy();
     let t = tool_answer();
-    assert_eq!(skip_of(&p, Answer::Complete(&t)), Some(SkipReason::ToolCalls));
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&t)),
+        Some(SkipReason::ToolCalls)
+    );
     let mut s = Settings::default();
     s.workflows.insert(
         WorkflowId("wf".into()),
@@ -232,8 +295,14 @@ fn tool_call_answers_need_the_workflow_to_allow_them() {
 #[test]
 fn pii_in_answer_is_skipped() {
     let p = policy();
-    let c = completion("Sure, write to help@vendor.example or call +1 415 555 2671", Some("stop"));
-    assert_eq!(skip_of(&p, Answer::Complete(&c)), Some(SkipReason::PiiInAnswer));
+    let c = completion(
+        "Sure, write to help@vendor.example or call +1 415 555 2671",
+        Some("stop"),
+    );
+    assert_eq!(
+        skip_of(&p, Answer::Complete(&c)),
+        Some(SkipReason::PiiInAnswer)
+    );
     assert_eq!(SkipReason::PiiInAnswer.as_str(), "pii_in_answer");
 }
 
@@ -261,8 +330,14 @@ fn settings_parse_from_toml_with_defaults() {
     let support = s.policy_for(&WorkflowId("support".into()));
     assert!(support.enabled);
     assert_eq!(support.scope, Scope::Workflow);
-    assert_eq!(s.ttl_for(&WorkflowId("support".into())), Duration::from_secs(600));
-    assert_eq!(s.ttl_for(&WorkflowId("agent".into())), Duration::from_secs(1800));
+    assert_eq!(
+        s.ttl_for(&WorkflowId("support".into())),
+        Duration::from_secs(600)
+    );
+    assert_eq!(
+        s.ttl_for(&WorkflowId("agent".into())),
+        Duration::from_secs(1800)
+    );
     assert!(!format!("{s:?}").contains("secret"));
     let back = toml::to_string(&s).unwrap();
     assert_eq!(toml::from_str::<Settings>(&back).unwrap(), s);
@@ -275,12 +350,21 @@ fn settings_reject_unknown_fields_and_bad_values() {
     assert!(toml::from_str::<Settings>("default_ttl = \"soon\"").is_err());
     assert!(toml::from_str::<Settings>("[workflows.a]\nscope = \"world\"").is_err());
     let redis_without_url: Settings = toml::from_str("mode = \"redis\"").unwrap();
-    assert!(matches!(redis_without_url.validate(), Err(Error::MissingRedisUrl)));
+    assert!(matches!(
+        redis_without_url.validate(),
+        Err(Error::MissingRedisUrl)
+    ));
     let bad_prefix = Settings {
         redis_prefix: "a:b".into(),
         ..Settings::default()
     };
-    assert!(matches!(bad_prefix.validate(), Err(Error::InvalidSetting { field: "redis_prefix", .. })));
+    assert!(matches!(
+        bad_prefix.validate(),
+        Err(Error::InvalidSetting {
+            field: "redis_prefix",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -290,9 +374,18 @@ fn units_parse_and_print_round_trip() {
     assert_eq!(ByteSize::parse("4096"), Some(ByteSize(4096)));
     assert_eq!(ByteSize::parse("99999999999GiB"), None);
     assert_eq!(ByteSize(3 << 30).to_string(), "3GiB");
-    assert_eq!(HumanDuration::parse("50ms").map(|d| d.0), Some(Duration::from_millis(50)));
-    assert_eq!(HumanDuration::parse("2h").map(|d| d.to_string()).as_deref(), Some("2h"));
-    assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+    assert_eq!(
+        HumanDuration::parse("50ms").map(|d| d.0),
+        Some(Duration::from_millis(50))
+    );
+    assert_eq!(
+        HumanDuration::parse("2h").map(|d| d.to_string()).as_deref(),
+        Some("2h")
+    );
+    assert_eq!(
+        HumanDuration(Duration::from_millis(1500)).to_string(),
+        "1500ms"
+    );
     assert_eq!(HumanDuration::parse("10"), None);
 }
 
@@ -307,7 +400,10 @@ fn redis_url_display_hides_password() {
 #[test]
 fn canonical_json_sorts_keys_at_every_depth() {
     let a = json!({"b":1,"a":{"d":[{"y":1.0,"x":null}],"c":true}});
-    assert_eq!(canonical_json(&a), r#"{"a":{"c":true,"d":[{"x":null,"y":1}]},"b":1}"#);
+    assert_eq!(
+        canonical_json(&a),
+        r#"{"a":{"c":true,"d":[{"x":null,"y":1}]},"b":1}"#
+    );
     assert_eq!(canonical_json(&json!(0.5)), "0.5");
     assert_eq!(canonical_json(&json!("q\"\n")), r#""q\"\u000a""#);
 }
@@ -318,7 +414,10 @@ fn workflows_never_share_keys() {
     let (a, b) = (Ctx::new("a"), Ctx::new("b"));
     let ka = p.lookup_decision(&det_req(), &a.key_ctx(), ClientCacheDirective::Default);
     let kb = p.lookup_decision(&det_req(), &b.key_ctx(), ClientCacheDirective::Default);
-    let (ka, kb) = (ka.lookup_key().unwrap().clone(), kb.lookup_key().unwrap().clone());
+    let (ka, kb) = (
+        ka.lookup_key().unwrap().clone(),
+        kb.lookup_key().unwrap().clone(),
+    );
     assert_ne!(ka, kb);
     assert_ne!(ka.hash_hex(), kb.hash_hex());
     assert_eq!(ka.workflow().as_str(), "a");
@@ -327,8 +426,12 @@ fn workflows_never_share_keys() {
 #[test]
 fn user_scope_splits_by_user_unless_workflow_scoped() {
     let p = policy();
-    let alice = req(json!({"model":"m","temperature":0,"user":"alice","messages":[{"role":"user","content":"hi"}]}));
-    let bob = req(json!({"model":"m","temperature":0,"user":"bob","messages":[{"role":"user","content":"hi"}]}));
+    let alice = req(
+        json!({"model":"m","temperature":0,"user":"alice","messages":[{"role":"user","content":"hi"}]}),
+    );
+    let bob = req(
+        json!({"model":"m","temperature":0,"user":"bob","messages":[{"role":"user","content":"hi"}]}),
+    );
     assert_ne!(key_of(&p, &alice), key_of(&p, &bob));
     let mut s = Settings::default();
     s.workflows.insert(
@@ -346,10 +449,19 @@ fn user_scope_splits_by_user_unless_workflow_scoped() {
 fn embeddings_and_content_keys_are_canonical_and_namespaced() {
     let wf = WorkflowId("wf".into());
     let a = json!({"model":"text-embedding-3-small","input":["a","b"],"user":"u1"});
-    let b = serde_json::from_str::<Value>(r#"{ "input" : ["a","b"], "model":"text-embedding-3-small", "user":"u2" }"#).unwrap();
-    assert_eq!(CacheKey::for_embeddings(&wf, &a), CacheKey::for_embeddings(&wf, &b));
+    let b = serde_json::from_str::<Value>(
+        r#"{ "input" : ["a","b"], "model":"text-embedding-3-small", "user":"u2" }"#,
+    )
+    .unwrap();
+    assert_eq!(
+        CacheKey::for_embeddings(&wf, &a),
+        CacheKey::for_embeddings(&wf, &b)
+    );
     let c = json!({"model":"text-embedding-3-small","input":["a","c"]});
-    assert_ne!(CacheKey::for_embeddings(&wf, &a), CacheKey::for_embeddings(&wf, &c));
+    assert_ne!(
+        CacheKey::for_embeddings(&wf, &a),
+        CacheKey::for_embeddings(&wf, &c)
+    );
     let s1 = CacheKey::for_content(&wf, Namespace::Summaries, &[b"ab", b"c"]);
     let s2 = CacheKey::for_content(&wf, Namespace::Summaries, &[b"a", b"bc"]);
     let r1 = CacheKey::for_content(&wf, Namespace::Retrieval, &[b"ab", b"c"]);

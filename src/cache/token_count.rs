@@ -34,7 +34,12 @@ impl TokenCountCache {
     }
 
     /// Like `count` with a caller-supplied counter (tests, other tokenizers).
-    pub fn count_with(&self, encoding: Encoding, text: &str, count: impl FnOnce(&str) -> Tokens) -> Tokens {
+    pub fn count_with(
+        &self,
+        encoding: Encoding,
+        text: &str,
+        count: impl FnOnce(&str) -> Tokens,
+    ) -> Tokens {
         if text.len() < MIN_CACHED_LEN {
             return count(text);
         }

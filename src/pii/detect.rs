@@ -132,9 +132,9 @@ impl Detector {
         );
         // A `+` in front makes a digit run a phone number, not a card.
         let after_plus = m.start() > 0 && text.as_bytes().get(m.start() - 1) == Some(&b'+');
-        (self.is_valid)(m.as_str())
-            && (!numeric || !is_in_decimal(text, m.start(), m.end()))
-            && !(self.kind == PiiKind::CreditCard && after_plus)
+        let glued = numeric && is_in_decimal(text, m.start(), m.end());
+        let plus_card = self.kind == PiiKind::CreditCard && after_plus;
+        (self.is_valid)(m.as_str()) && !glued && !plus_card
     }
 }
 
@@ -144,8 +144,8 @@ fn is_in_decimal(text: &str, start: usize, end: usize) -> bool {
     let before = start >= 2
         && matches!(b.get(start - 1), Some(b'.' | b','))
         && b.get(start - 2).is_some_and(u8::is_ascii_digit);
-    let after = matches!(b.get(end), Some(b'.' | b','))
-        && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+    let after =
+        matches!(b.get(end), Some(b'.' | b',')) && b.get(end + 1).is_some_and(u8::is_ascii_digit);
     before || after
 }
 
@@ -252,7 +252,7 @@ pub(super) fn luhn_ok(ds: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn all_same(ds: &[u8]) -> bool {

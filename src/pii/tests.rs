@@ -24,7 +24,10 @@ const POSITIVES: &[(&str, PiiKind)] = &[
     ("London 020 7946 0958", PiiKind::Phone),
     ("Paris 06 12 34 56 78", PiiKind::Phone),
     ("key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv", PiiKind::ApiKey),
-    ("OPENAI_API_KEY=sk-1234567890abcdefghijKLMN", PiiKind::ApiKey),
+    (
+        "OPENAI_API_KEY=sk-1234567890abcdefghijKLMN",
+        PiiKind::ApiKey,
+    ),
     ("aws AKIAIOSFODNN7EXAMPLE id", PiiKind::ApiKey),
     (
         "token ghp_aBcD1234eFgH5678iJkL9012mNoP3456qRsT ok",
@@ -89,7 +92,12 @@ fn positives_are_found_with_their_kind() {
 #[test]
 fn negatives_are_not_flagged() {
     for text in NEGATIVES {
-        assert_eq!(scan(text), None, "text: {text} findings: {:?}", find_all(text));
+        assert_eq!(
+            scan(text),
+            None,
+            "text: {text} findings: {:?}",
+            find_all(text)
+        );
     }
 }
 
@@ -101,10 +109,7 @@ fn redact_replaces_each_finding_with_its_placeholder() {
         assert_eq!(scan(&out), None, "{text} -> {out}");
     }
     let mixed = "mail a@b.io, card 4111111111111111, call +44 20 7946 0958.";
-    assert_eq!(
-        redact(mixed),
-        "mail [EMAIL], card [CARD], call [PHONE]."
-    );
+    assert_eq!(redact(mixed), "mail [EMAIL], card [CARD], call [PHONE].");
 }
 
 #[test]
@@ -133,9 +138,15 @@ fn finding_in_the_middle_of_a_long_text_is_found() {
 
 #[test]
 fn non_ascii_text_is_scanned_safely() {
-    assert_eq!(scan("Grüße aus Köln, Tel. +49 221 1234567 — danke"), Some(PiiKind::Phone));
+    assert_eq!(
+        scan("Grüße aus Köln, Tel. +49 221 1234567 — danke"),
+        Some(PiiKind::Phone)
+    );
     assert_eq!(scan("日本語のテキスト 2024年1月15日"), None);
-    assert_eq!(redact("名前: 山田 mail: yamada@example.jp"), "名前: 山田 mail: [EMAIL]");
+    assert_eq!(
+        redact("名前: 山田 mail: yamada@example.jp"),
+        "名前: 山田 mail: [EMAIL]"
+    );
 }
 
 fn naive_luhn(number: &str) -> bool {
