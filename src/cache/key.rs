@@ -10,6 +10,10 @@ use std::fmt;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::canonical::{
+    write_canonical, write_json_str, write_map, write_opt_bool, write_opt_f64, write_opt_i64,
+    write_opt_str, write_opt_u64, write_opt_value, write_opt_values, write_sorted_entries,
+};
 use super::settings::Scope;
 use crate::api::{ChatRequest, Content, Message, ResponseFormat, Role, ToolCall, ToolCallFunction};
 use crate::types::{ModelId, WorkflowId};
@@ -383,144 +387,4 @@ fn write_extra(b: &mut Vec<u8>, extra: &Map<String, Value>) {
         .collect();
     keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
     write_sorted_entries(b, &keys);
-}
-
-fn write_map(b: &mut Vec<u8>, map: &Map<String, Value>) {
-    let mut keys: Vec<(&String, &Value)> = map.iter().collect();
-    keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    write_sorted_entries(b, &keys);
-}
-
-fn write_sorted_entries(b: &mut Vec<u8>, entries: &[(&String, &Value)]) {
-    b.push(b'{');
-    for (i, (k, v)) in entries.iter().enumerate() {
-        if i > 0 {
-            b.push(b',');
-        }
-        write_json_str(b, k);
-        b.push(b':');
-        write_canonical(b, v);
-    }
-    b.push(b'}');
-}
-
-/// Canonical JSON: sorted keys at every depth, no whitespace, canonical numbers.
-fn write_canonical(b: &mut Vec<u8>, v: &Value) {
-    match v {
-        Value::Null => b.extend_from_slice(b"null"),
-        Value::Bool(true) => b.extend_from_slice(b"true"),
-        Value::Bool(false) => b.extend_from_slice(b"false"),
-        Value::Number(n) => write_number(b, n),
-        Value::String(s) => write_json_str(b, s),
-        Value::Array(items) => {
-            b.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    b.push(b',');
-                }
-                write_canonical(b, item);
-            }
-            b.push(b']');
-        }
-        Value::Object(map) => write_map(b, map),
-    }
-}
-
-/// Integers as integers; floats with no fraction (`1.0`) as integers too, so `0` and
-/// `0.0` hash alike; other floats in Rust's shortest round-trip form.
-fn write_number(b: &mut Vec<u8>, n: &serde_json::Number) {
-    if let Some(i) = n.as_i64() {
-        b.extend_from_slice(i.to_string().as_bytes());
-    } else if let Some(u) = n.as_u64() {
-        b.extend_from_slice(u.to_string().as_bytes());
-    } else if let Some(f) = n.as_f64() {
-        write_f64(b, f);
-    }
-}
-
-fn write_f64(b: &mut Vec<u8>, f: f64) {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below is exact.
-    if f.is_finite() && f.fract() == 0.0 && f.abs() < EXACT {
-        // In range and integral, so the cast is exact.
-        b.extend_from_slice((f as i64).to_string().as_bytes());
-    } else {
-        b.extend_from_slice(f.to_string().as_bytes());
-    }
-}
-
-fn write_json_str(b: &mut Vec<u8>, s: &str) {
-    b.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => b.extend_from_slice(b"\\\""),
-            '\\' => b.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => {
-                b.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-            }
-            c => {
-                let mut tmp = [0u8; 4];
-                b.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-            }
-        }
-    }
-    b.push(b'"');
-}
-
-fn write_opt_str(b: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => write_json_str(b, s),
-        None => b.extend_from_slice(b"null"),
-    }
-}
-
-fn write_opt_value(b: &mut Vec<u8>, v: Option<&Value>) {
-    match v {
-        Some(v) => write_canonical(b, v),
-        None => b.extend_from_slice(b"null"),
-    }
-}
-
-fn write_opt_values(b: &mut Vec<u8>, vs: Option<&[Value]>) {
-    match vs {
-        Some(vs) => {
-            b.push(b'[');
-            for (i, v) in vs.iter().enumerate() {
-                if i > 0 {
-                    b.push(b',');
-                }
-                write_canonical(b, v);
-            }
-            b.push(b']');
-        }
-        None => b.extend_from_slice(b"null"),
-    }
-}
-
-fn write_opt_bool(b: &mut Vec<u8>, v: Option<bool>) {
-    b.extend_from_slice(match v {
-        Some(true) => b"true",
-        Some(false) => b"false",
-        None => b"null",
-    });
-}
-
-fn write_opt_f64(b: &mut Vec<u8>, v: Option<f64>) {
-    match v {
-        Some(f) => write_f64(b, f),
-        None => b.extend_from_slice(b"null"),
-    }
-}
-
-fn write_opt_u64(b: &mut Vec<u8>, v: Option<u64>) {
-    match v {
-        Some(u) => b.extend_from_slice(u.to_string().as_bytes()),
-        None => b.extend_from_slice(b"null"),
-    }
-}
-
-fn write_opt_i64(b: &mut Vec<u8>, v: Option<i64>) {
-    match v {
-        Some(i) => b.extend_from_slice(i.to_string().as_bytes()),
-        None => b.extend_from_slice(b"null"),
-    }
 }

@@ -17,6 +17,7 @@
 //! 4. Put `decision.as_str()` / the skip reason in the `x-purser-cache` response header and
 //!    the ledger record.
 
+mod canonical;
 mod entry;
 mod key;
 mod memory;
