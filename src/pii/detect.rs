@@ -1,192 +1,247 @@
-//! Detector table: loose triggers (one `RegexSet` pass), strict patterns and their validators.
+//! Detectors: one byte pass finds triggers (digit spans, `@`, secret prefixes, IBAN starts);
+//! regexes run only for triggered secret/e-mail/IBAN kinds, the numeric parser for digit spans;
+//! validators (Luhn, mod-97, number plans) decide every numeric finding.
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use regex::Regex;
 
+use super::numeric::{Span, findings as numeric_findings, parse_span};
 use super::{PiiFinding, PiiKind};
 
-/// Trigger indexes into `TRIGGERS`.
-const T_SECRET: usize = 0;
-const T_EMAIL: usize = 1;
-const T_DIGITS: usize = 2;
-const T_IBAN: usize = 3;
-
-/// Loose, cheap patterns: a strict detector runs only when its trigger fired. Each strict
-/// pattern below can only match where its trigger also matches (a superset), which the tests
-/// check on every positive example.
-const TRIGGER_PATTERNS: [&str; 4] = [
-    r"sk-[A-Za-z0-9]|sk_live_|rk_live_|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abprs]-|AIza|eyJ|[Bb][Ee][Aa][Rr][Ee][Rr]\s|-----BEGIN",
-    r"[A-Za-z0-9]@[A-Za-z0-9]",
-    r"[0-9](?:[ \-.()/]{0,2}[0-9]){6}",
-    r"[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}",
-];
-
-/// A strict detector: the trigger that gates it, its pattern and the validator of a match.
+/// A regex detector (secrets, e-mail, IBAN): its pattern and the validator of a match.
 struct Detector {
     kind: PiiKind,
-    trigger: usize,
     re: Regex,
     is_valid: fn(&str) -> bool,
 }
 
-type Spec = (PiiKind, usize, &'static str, fn(&str) -> bool);
+type Spec = (PiiKind, &'static str, fn(&str) -> bool);
 
-/// In `scan` priority order: secrets, then e-mail, card, IBAN, national id, phone.
-const SPECS: [Spec; 11] = [
+/// Secrets, in `scan` priority order. Each starts with a literal, so the regex engine's
+/// literal prefilter skips text without it.
+const SECRET_SPECS: [Spec; 4] = [
     (
         PiiKind::PrivateKey,
-        T_SECRET,
         r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?s:.*?)(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|\z)",
         always,
     ),
     (
         PiiKind::ApiKey,
-        T_SECRET,
         r"(?-u:\b)(?:sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}|(?:sk|rk)_live_[A-Za-z0-9]{20,}|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{30,}|xox[abprs]-[A-Za-z0-9\-]{10,}|AIza[0-9A-Za-z_\-]{35})",
         has_digit_and_letter,
     ),
     (
         PiiKind::Jwt,
-        T_SECRET,
         r"(?-u:\b)eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{10,}",
         always,
     ),
     (
         PiiKind::BearerToken,
-        T_SECRET,
         r"(?-u:\b)[Bb][Ee][Aa][Rr][Ee][Rr]\s+[A-Za-z0-9\-._~+/]{16,}=*",
         is_bearer_token,
     ),
-    (
-        PiiKind::Email,
-        T_EMAIL,
-        r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?-u:\b)",
-        is_email,
-    ),
-    (
-        PiiKind::CreditCard,
-        T_DIGITS,
-        r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)",
-        is_card,
-    ),
-    (
-        PiiKind::Iban,
-        T_IBAN,
-        r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
-        is_iban,
-    ),
-    (
-        PiiKind::NationalId,
-        T_DIGITS,
-        r"(?-u:\b)[0-9]{3}-[0-9]{2}-[0-9]{4}(?-u:\b)",
-        is_us_ssn,
-    ),
-    (
-        PiiKind::Phone,
-        T_DIGITS,
-        r"\+[1-9][0-9]{0,2}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,4}(?:[ .\-]?[0-9]{2,4}){1,4}(?-u:\b)",
-        is_international_phone,
-    ),
-    (
-        PiiKind::Phone,
-        T_DIGITS,
-        r"(?:(?-u:\b)1[ .\-])?(?:\([0-9]{3}\) ?|(?-u:\b)[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}(?-u:\b)",
-        is_nanp_phone,
-    ),
-    (
-        PiiKind::Phone,
-        T_DIGITS,
-        r"(?-u:\b)0[1-9](?:[0-9]{1,3}[ \-/][0-9]{3,4}[ \-]?[0-9]{3,4}|(?:[ .\-][0-9]{2}){4})(?-u:\b)",
-        is_national_phone,
-    ),
 ];
 
-static TRIGGERS: LazyLock<Option<RegexSet>> =
-    LazyLock::new(|| RegexSet::new(TRIGGER_PATTERNS).ok());
+const EMAIL_SPEC: Spec = (
+    PiiKind::Email,
+    r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?-u:\b)",
+    is_email,
+);
 
-// A pattern that fails to compile is dropped; `every_pattern_compiles` pins that none does.
-static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
-    SPECS
+/// Anchored at a trigger position (two capitals, two digits), so it runs on small windows.
+const IBAN_SPEC: Spec = (
+    PiiKind::Iban,
+    r"\A[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?-u:\b)",
+    is_iban,
+);
+
+/// Longest IBAN as printed (34 characters plus 8 spaces) plus slack.
+const IBAN_WINDOW: usize = 48;
+
+fn compile(specs: &[Spec]) -> Vec<Detector> {
+    // A pattern that fails to compile is dropped; `every_pattern_compiles` pins that none does.
+    specs
         .iter()
-        .filter_map(|&(kind, trigger, pattern, is_valid)| {
-            Regex::new(pattern).ok().map(|re| Detector {
-                kind,
-                trigger,
-                re,
-                is_valid,
-            })
+        .filter_map(|&(kind, pattern, is_valid)| {
+            Regex::new(pattern)
+                .ok()
+                .map(|re| Detector { kind, re, is_valid })
         })
         .collect()
-});
+}
+
+static SECRETS: LazyLock<Vec<Detector>> = LazyLock::new(|| compile(&SECRET_SPECS));
+static EMAIL: LazyLock<Vec<Detector>> = LazyLock::new(|| compile(&[EMAIL_SPEC]));
+static IBAN: LazyLock<Vec<Detector>> = LazyLock::new(|| compile(&[IBAN_SPEC]));
+
+/// What one byte pass over the text found worth a closer look.
+#[derive(Default)]
+struct Triggers {
+    secret: bool,
+    email: bool,
+    iban_at: Vec<usize>,
+    spans: Vec<Span>,
+}
+
+/// Number of detectors that compiled and that are specified (tests compare them).
+#[cfg(test)]
+pub(super) fn compiled_detectors() -> (usize, usize) {
+    (
+        SECRETS.len() + EMAIL.len() + IBAN.len(),
+        SECRET_SPECS.len() + 2,
+    )
+}
 
 // ---- Detector ----
 
 impl Detector {
-    /// The match passes the validator and, for numbers, is not part of a decimal fraction
-    /// (`3.1415926535897932` holds no card number).
-    fn accepts(&self, text: &str, m: &regex::Match<'_>) -> bool {
-        let numeric = matches!(
-            self.kind,
-            PiiKind::CreditCard | PiiKind::Phone | PiiKind::NationalId
-        );
-        // A `+` in front makes a digit run a phone number, not a card.
-        let after_plus = m.start() > 0 && text.as_bytes().get(m.start() - 1) == Some(&b'+');
-        let glued = numeric && is_in_decimal(text, m.start(), m.end());
-        let plus_card = self.kind == PiiKind::CreditCard && after_plus;
-        (self.is_valid)(m.as_str()) && !glued && !plus_card
+    fn find_all<'t>(&'t self, text: &'t str) -> impl Iterator<Item = PiiFinding> + 't {
+        self.re
+            .find_iter(text)
+            .filter(|m| (self.is_valid)(m.as_str()))
+            .map(|m| PiiFinding {
+                kind: self.kind,
+                start: m.start(),
+                end: m.end(),
+            })
     }
 }
 
-/// Whether `[start, end)` is glued to a decimal point or digit group: `d.` before or `.d` after.
-fn is_in_decimal(text: &str, start: usize, end: usize) -> bool {
+/// The single prefilter pass: digit spans, `@`, secret prefixes, IBAN starts.
+fn triggers(text: &str) -> Triggers {
     let b = text.as_bytes();
-    let before = start >= 2
-        && matches!(b.get(start - 1), Some(b'.' | b','))
-        && b.get(start - 2).is_some_and(u8::is_ascii_digit);
-    let after =
-        matches!(b.get(end), Some(b'.' | b',')) && b.get(end + 1).is_some_and(u8::is_ascii_digit);
-    before || after
-}
-
-/// Number of detectors that compiled (tests compare it with the spec table).
-#[cfg(test)]
-pub(super) fn compiled_detectors() -> (usize, usize, bool) {
-    (DETECTORS.len(), SPECS.len(), TRIGGERS.is_some())
-}
-
-/// The kind of the first validated finding, detectors tried in priority order.
-pub(super) fn first_kind(text: &str) -> Option<PiiKind> {
-    let fired = TRIGGERS.as_ref()?.matches(text);
-    if !fired.matched_any() {
-        return None;
+    let mut t = Triggers::default();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            let (span, next) = parse_span(b, i);
+            if span.is_candidate() {
+                t.spans.push(span);
+            }
+            i = next;
+            continue;
+        }
+        if c == b'@' {
+            t.email = true;
+        } else if !t.secret && is_secret_start(b, i) {
+            t.secret = true;
+        } else if c.is_ascii_uppercase() && is_iban_start(b, i) {
+            t.iban_at.push(i);
+        }
+        i += 1;
     }
-    DETECTORS
-        .iter()
-        .filter(|d| fired.matched(d.trigger))
-        .find(|d| d.re.find_iter(text).any(|m| d.accepts(text, &m)))
-        .map(|d| d.kind)
+    t
+}
+
+const SECRET_PREFIXES: [&[u8]; 14] = [
+    b"sk-",
+    b"sk_live_",
+    b"rk_live_",
+    b"AKIA",
+    b"ASIA",
+    b"ghp_",
+    b"gho_",
+    b"ghu_",
+    b"ghs_",
+    b"ghr_",
+    b"github_pat_",
+    b"xox",
+    b"AIza",
+    b"eyJ",
+];
+
+fn is_secret_start(b: &[u8], i: usize) -> bool {
+    let rest = b.get(i..).unwrap_or(&[]);
+    match b[i] {
+        b's' | b'r' | b'A' | b'g' | b'x' | b'e' => {
+            SECRET_PREFIXES.iter().any(|p| rest.starts_with(p))
+        }
+        b'-' => rest.starts_with(b"-----BEGIN"),
+        b'B' | b'b' => {
+            rest.len() > 6
+                && rest[..6].eq_ignore_ascii_case(b"bearer")
+                && rest[6].is_ascii_whitespace()
+        }
+        _ => false,
+    }
+}
+
+fn is_iban_start(b: &[u8], i: usize) -> bool {
+    let word_before = i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+    !word_before
+        && b.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+        && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+        && b.get(i + 3).is_some_and(u8::is_ascii_digit)
+}
+
+fn iban_findings(text: &str, starts: &[usize]) -> Vec<PiiFinding> {
+    let mut out = Vec::new();
+    for &i in starts {
+        let mut end = (i + IBAN_WINDOW).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let Some(window) = text.get(i..end) else {
+            continue;
+        };
+        out.extend(
+            IBAN.iter()
+                .flat_map(|d| d.find_all(window))
+                .map(|f| PiiFinding {
+                    start: f.start + i,
+                    end: f.end + i,
+                    ..f
+                }),
+        );
+    }
+    out
+}
+
+fn numeric(text: &str, spans: &[Span]) -> Vec<PiiFinding> {
+    let mut out = Vec::new();
+    for s in spans {
+        numeric_findings(text, s, &mut out);
+    }
+    out
+}
+
+/// The kind of the first validated finding, kinds tried in priority order.
+pub(super) fn first_kind(text: &str) -> Option<PiiKind> {
+    let t = triggers(text);
+    if t.secret
+        && let Some(d) = SECRETS.iter().find(|d| d.find_all(text).next().is_some())
+    {
+        return Some(d.kind);
+    }
+    if t.email && EMAIL.iter().any(|d| d.find_all(text).next().is_some()) {
+        return Some(PiiKind::Email);
+    }
+    let nums = numeric(text, &t.spans);
+    let has = |k: PiiKind| nums.iter().any(|f| f.kind == k);
+    if has(PiiKind::CreditCard) {
+        return Some(PiiKind::CreditCard);
+    }
+    if !t.iban_at.is_empty() && !iban_findings(text, &t.iban_at).is_empty() {
+        return Some(PiiKind::Iban);
+    }
+    [PiiKind::NationalId, PiiKind::Phone]
+        .into_iter()
+        .find(|k| has(*k))
 }
 
 /// All validated findings, sorted by start, overlaps removed (earlier, then longer, wins).
 pub(super) fn all_findings(text: &str) -> Vec<PiiFinding> {
-    let Some(set) = TRIGGERS.as_ref() else {
-        return Vec::new();
-    };
-    let fired = set.matches(text);
-    let mut found: Vec<PiiFinding> = DETECTORS
-        .iter()
-        .filter(|d| fired.matched(d.trigger))
-        .flat_map(|d| {
-            d.re.find_iter(text)
-                .filter(|m| d.accepts(text, m))
-                .map(|m| PiiFinding {
-                    kind: d.kind,
-                    start: m.start(),
-                    end: m.end(),
-                })
-        })
-        .collect();
+    let t = triggers(text);
+    let mut found = numeric(text, &t.spans);
+    if t.secret {
+        found.extend(SECRETS.iter().flat_map(|d| d.find_all(text)));
+    }
+    if t.email {
+        found.extend(EMAIL.iter().flat_map(|d| d.find_all(text)));
+    }
+    found.extend(iban_findings(text, &t.iban_at));
     found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut kept: Vec<PiiFinding> = Vec::with_capacity(found.len());
     for f in found {
@@ -195,6 +250,17 @@ pub(super) fn all_findings(text: &str) -> Vec<PiiFinding> {
         }
     }
     kept
+}
+
+/// Whether `[start, end)` is glued to a decimal point or digit group: `d.` before or `.d` after.
+pub(super) fn is_in_decimal(text: &str, start: usize, end: usize) -> bool {
+    let b = text.as_bytes();
+    let before = start >= 2
+        && matches!(b.get(start - 1), Some(b'.' | b','))
+        && b.get(start - 2).is_some_and(u8::is_ascii_digit);
+    let after =
+        matches!(b.get(end), Some(b'.' | b',')) && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+    before || after
 }
 
 // ---- validators ----
@@ -268,7 +334,7 @@ const CARD_GROUPINGS: [(&[usize], &[&str]); 4] = [
     (&[4, 6, 4], &["30", "36", "38", "39"]),
 ];
 
-fn is_card(s: &str) -> bool {
+pub(super) fn is_card(s: &str) -> bool {
     // Separated digits must follow a printed card layout, so "200 300 400 500 600" is no card.
     if s.contains([' ', '-']) {
         let groups: Vec<usize> = s.split([' ', '-']).map(str::len).collect();
@@ -314,7 +380,7 @@ fn is_iban(s: &str) -> bool {
 }
 
 /// US SSN number plan: area not 000, 666 or 9xx; group not 00; serial not 0000.
-fn is_us_ssn(s: &str) -> bool {
+pub(super) fn is_us_ssn(s: &str) -> bool {
     let mut parts = s.split('-');
     let (Some(area), Some(group), Some(serial)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -322,7 +388,7 @@ fn is_us_ssn(s: &str) -> bool {
     area != "000" && area != "666" && !area.starts_with('9') && group != "00" && serial != "0000"
 }
 
-fn is_international_phone(s: &str) -> bool {
+pub(super) fn is_international_phone(s: &str) -> bool {
     let ds = digits(s);
     let separated = s.bytes().any(|b| matches!(b, b' ' | b'.' | b'-' | b'('));
     let min = if separated { 8 } else { 10 };
@@ -330,7 +396,7 @@ fn is_international_phone(s: &str) -> bool {
 }
 
 /// North American numbering plan: area code and exchange start with 2-9.
-fn is_nanp_phone(s: &str) -> bool {
+pub(super) fn is_nanp_phone(s: &str) -> bool {
     let ds = digits(s);
     let ten = match ds.len() {
         11 if ds.first() == Some(&1) => ds.get(1..).unwrap_or(&[]),
@@ -340,7 +406,7 @@ fn is_nanp_phone(s: &str) -> bool {
     matches!(ten.first(), Some(2..=9)) && matches!(ten.get(3), Some(2..=9)) && !all_same(ten)
 }
 
-fn is_national_phone(s: &str) -> bool {
+pub(super) fn is_national_phone(s: &str) -> bool {
     let ds = digits(s);
     (10..=11).contains(&ds.len()) && !all_same(&ds)
 }

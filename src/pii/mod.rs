@@ -6,14 +6,17 @@
 //! Uses nothing else in the crate (it sits between `tokenizer` and `metrics`), so `cache`,
 //! `ledger` and `proxy` may all use it.
 //!
-//! Speed: one pass of a small `RegexSet` of loose triggers (an `@`, a run of 7 digits, a key
-//! prefix...) decides which strict patterns run at all; ordinary prose costs one DFA scan.
+//! Speed: one byte pass finds the triggers (an `@`, a span of 7+ digits, a key prefix, an
+//! IBAN start); strict patterns run only where triggered, and numbers are matched by a small
+//! hand-written parser rather than regexes (a `RegexSet` prefilter measured ~130 µs alone on
+//! 16 KB of digit-heavy text, over the 100 µs budget).
 //! Low false positives: digits alone are never enough, every numeric finding must pass its
 //! checksum or number-plan validator.
 
 use serde::{Deserialize, Serialize};
 
 mod detect;
+mod numeric;
 
 /// The kind of personal data or secret a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
