@@ -10,6 +10,7 @@ use super::key::{CacheKey, KeyContext, KeyRequest, derive_key};
 use super::settings::{Mode, Settings};
 use crate::api::{ChatCompletion, ChatRequest, Content, Message};
 use crate::pii;
+use crate::types::WorkflowId;
 
 /// The client's caching wish, parsed from `Cache-Control` and `x-purser-cache` headers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -249,6 +250,38 @@ impl Policy {
         }
     }
 
+    /// Lookup decision for an `/v1/embeddings` body (deterministic, so never `sampled`):
+    /// disabled, client directive, then PII in any input string; else a key from
+    /// `CacheKey::for_embeddings`. Store the response body with `ResponseCache::put_blob`
+    /// using the workflow TTL (`settings().ttl_for`).
+    pub fn embeddings_decision(
+        &self,
+        workflow: &WorkflowId,
+        body: &serde_json::Value,
+        directive: ClientCacheDirective,
+    ) -> CacheDecision {
+        if self.settings.mode == Mode::Off || !self.settings.policy_for(workflow).enabled {
+            return CacheDecision::Bypass(BypassReason::Disabled);
+        }
+        match directive {
+            ClientCacheDirective::Bypass => {
+                return CacheDecision::Bypass(BypassReason::ClientBypass);
+            }
+            ClientCacheDirective::NoStore => {
+                return CacheDecision::Bypass(BypassReason::ClientNoStore);
+            }
+            ClientCacheDirective::NoCache | ClientCacheDirective::Default => {}
+        }
+        if value_has_pii(body.get("input").unwrap_or(&serde_json::Value::Null)) {
+            return CacheDecision::Bypass(BypassReason::PiiInRequest);
+        }
+        let key = CacheKey::for_embeddings(workflow, body);
+        match directive {
+            ClientCacheDirective::NoCache => CacheDecision::Refresh(key),
+            _ => CacheDecision::Use(key),
+        }
+    }
+
     /// Decides whether an answer may be stored under `key` (from `lookup_decision`).
     /// Checks, in order: disabled, error, cut stream, no choices, finish reasons
     /// (length/missing → truncated, content_filter), tool calls, PII in the answer.
@@ -302,6 +335,15 @@ fn answer_problem(c: &ChatCompletion, allow_tool_calls: bool) -> Option<SkipReas
         return Some(SkipReason::PiiInAnswer);
     }
     None
+}
+
+/// Scans every string in a JSON value (embeddings `input`: a string or list of strings).
+fn value_has_pii(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => pii::contains_pii(s),
+        serde_json::Value::Array(items) => items.iter().any(value_has_pii),
+        _ => false,
+    }
 }
 
 /// Scans every text a message carries: content (text parts), name, refusal, tool-call

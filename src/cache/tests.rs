@@ -469,3 +469,21 @@ fn embeddings_and_content_keys_are_canonical_and_namespaced() {
     assert_ne!(s1, r1);
     assert!(s1.to_string().starts_with("wf:sum:"));
 }
+
+#[test]
+fn embeddings_decision_applies_directives_and_pii() {
+    let p = policy();
+    let wf = WorkflowId("wf".into());
+    let body = json!({"model":"text-embedding-3-small","input":["hello","world"]});
+    let d = p.embeddings_decision(&wf, &body, ClientCacheDirective::Default);
+    assert_eq!(d.lookup_key(), Some(&CacheKey::for_embeddings(&wf, &body)));
+    let pii_body = json!({"model":"text-embedding-3-small","input":["hello","mail x@y.org"]});
+    assert_eq!(
+        p.embeddings_decision(&wf, &pii_body, ClientCacheDirective::Default),
+        CacheDecision::Bypass(BypassReason::PiiInRequest)
+    );
+    assert_eq!(
+        p.embeddings_decision(&wf, &body, ClientCacheDirective::NoStore),
+        CacheDecision::Bypass(BypassReason::ClientNoStore)
+    );
+}

@@ -22,6 +22,11 @@ const POSITIVES: &[(&str, PiiKind)] = &[
     ("fax 212.555.0198 or", PiiKind::Phone),
     ("ring 1-800-555-0199", PiiKind::Phone),
     ("London 020 7946 0958", PiiKind::Phone),
+    ("Berlin 030 12345678.", PiiKind::Phone),
+    ("US 1 (415) 555-2671 ext", PiiKind::Phone),
+    ("FR +33 6 12 34 56 78", PiiKind::Phone),
+    ("SSN: 078-05-1120; thanks", PiiKind::NationalId),
+    ("Mastercard 5105 1051 0510 5100", PiiKind::CreditCard),
     ("Paris 06 12 34 56 78", PiiKind::Phone),
     ("key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv", PiiKind::ApiKey),
     (
@@ -73,6 +78,10 @@ const NEGATIVES: &[&str] = &[
     "invoice 2024-000123-0042 for 1200 units",
     "DE00 1234 5678 9012 3456 78 is not a valid IBAN",
     "card 4111 1111 1111 1112 fails Luhn",
+    "ids id4111111111111111x and 4111111111111111abc are glued to words",
+    "table: 2024-01-15 12345 2024-02-16 67890 3.5 4.25 1000000",
+    "coords 48.858844, 2.294351 and 40.689247,-74.044502",
+    "ratio 1/2/3/4/5/6/7/8 and range 10-20-30-40",
 ];
 
 #[test]
