@@ -62,19 +62,26 @@ pub(super) fn write_f64(b: &mut Vec<u8>, f: f64) {
 
 pub(super) fn write_json_str(b: &mut Vec<u8>, s: &str) {
     b.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => b.extend_from_slice(b"\\\""),
-            '\\' => b.extend_from_slice(b"\\\\"),
-            c if (c as u32) < 0x20 => {
-                b.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        // Only `"`, `\` and control bytes need escaping; UTF-8 continuation bytes are >= 0x80.
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            b.extend_from_slice(bytes.get(run..i).unwrap_or(&[]));
+            match c {
+                b'"' => b.extend_from_slice(b"\\\""),
+                b'\\' => b.extend_from_slice(b"\\\\"),
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    b.extend_from_slice(b"\\u00");
+                    b.push(HEX[usize::from(c >> 4)]);
+                    b.push(HEX[usize::from(c & 0xf)]);
+                }
             }
-            c => {
-                let mut tmp = [0u8; 4];
-                b.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-            }
+            run = i + 1;
         }
     }
+    b.extend_from_slice(bytes.get(run..).unwrap_or(&[]));
     b.push(b'"');
 }
 

@@ -117,9 +117,7 @@ fn triggers(text: &str) -> Triggers {
         let c = b[i];
         if c.is_ascii_digit() {
             let (span, next) = parse_span(b, i);
-            if span.is_candidate() {
-                t.spans.push(span);
-            }
+            t.spans.extend(span);
             i = next;
             continue;
         }
@@ -135,31 +133,21 @@ fn triggers(text: &str) -> Triggers {
     t
 }
 
-const SECRET_PREFIXES: [&[u8]; 14] = [
-    b"sk-",
-    b"sk_live_",
-    b"rk_live_",
-    b"AKIA",
-    b"ASIA",
-    b"ghp_",
-    b"gho_",
-    b"ghu_",
-    b"ghs_",
-    b"ghr_",
-    b"github_pat_",
-    b"xox",
-    b"AIza",
-    b"eyJ",
-];
-
+/// Whether a secret prefix starts at `i`: dispatch on the first bytes, so common letters
+/// (`s`, `e`, `r`) cost one or two comparisons.
 fn is_secret_start(b: &[u8], i: usize) -> bool {
     let rest = b.get(i..).unwrap_or(&[]);
-    match b[i] {
-        b's' | b'r' | b'A' | b'g' | b'x' | b'e' => {
-            SECRET_PREFIXES.iter().any(|p| rest.starts_with(p))
+    match rest {
+        [b's', b'k', b'-' | b'_', ..] => rest.starts_with(b"sk-") || rest.starts_with(b"sk_live_"),
+        [b'r', b'k', b'_', ..] => rest.starts_with(b"rk_live_"),
+        [b'e', b'y', b'J', ..] | [b'x', b'o', b'x', ..] => true,
+        [b'A', b'K' | b'S' | b'I', ..] => {
+            rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA") || rest.starts_with(b"AIza")
         }
-        b'-' => rest.starts_with(b"-----BEGIN"),
-        b'B' | b'b' => {
+        [b'g', b'h', c, b'_', ..] => matches!(c, b'p' | b'o' | b'u' | b's' | b'r'),
+        [b'g', b'i', b't', ..] => rest.starts_with(b"github_pat_"),
+        [b'-', b'-', ..] => rest.starts_with(b"-----BEGIN"),
+        [b'B' | b'b', b'E' | b'e', ..] => {
             rest.len() > 6
                 && rest[..6].eq_ignore_ascii_case(b"bearer")
                 && rest[6].is_ascii_whitespace()

@@ -16,7 +16,7 @@ struct Group {
 }
 
 /// Digit groups joined by separators of at most two bytes from ` -./()`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct Span {
     groups: Vec<Group>,
     digits: usize,
@@ -33,30 +33,36 @@ fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// Parses the span starting at digit `i`; returns it and the index after it.
-pub(super) fn parse_span(b: &[u8], mut i: usize) -> (Span, usize) {
-    let mut span = Span::default();
+/// Parses the span starting at digit `i`; returns it (`None` when it has too few digits to
+/// matter, without allocating) and the index after it.
+pub(super) fn parse_span(b: &[u8], start: usize) -> (Option<Span>, usize) {
+    let (end, digits) = walk(b, start, |_, _| {});
+    if digits < MIN_DIGITS {
+        return (None, end);
+    }
+    let mut groups = Vec::with_capacity(4);
+    walk(b, start, |s, e| groups.push(Group { start: s, end: e }));
+    (Some(Span { groups, digits }), end)
+}
+
+/// Walks digit groups and joiners from `i`, reporting each group; returns (end, digits).
+fn walk(b: &[u8], mut i: usize, mut group: impl FnMut(usize, usize)) -> (usize, usize) {
+    let mut digits = 0;
     loop {
         let start = i;
         while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
-        span.groups.push(Group { start, end: i });
-        span.digits += i - start;
+        group(start, i);
+        digits += i - start;
         let mut j = i;
         while j < i + 2 && b.get(j).copied().is_some_and(is_joiner) {
             j += 1;
         }
         if j == i || !b.get(j).is_some_and(u8::is_ascii_digit) {
-            return (span, i);
+            return (i, digits);
         }
         i = j;
-    }
-}
-
-impl Span {
-    pub(super) fn is_candidate(&self) -> bool {
-        self.digits >= MIN_DIGITS
     }
 }
 
