@@ -19,7 +19,6 @@ struct Group {
 #[derive(Debug, Clone)]
 pub(super) struct Span {
     groups: Vec<Group>,
-    digits: usize,
 }
 
 /// Spans with fewer digits hold no card, SSN or phone number.
@@ -42,7 +41,7 @@ pub(super) fn parse_span(b: &[u8], start: usize) -> (Option<Span>, usize) {
     }
     let mut groups = Vec::with_capacity(4);
     walk(b, start, |s, e| groups.push(Group { start: s, end: e }));
-    (Some(Span { groups, digits }), end)
+    (Some(Span { groups }), end)
 }
 
 /// Walks digit groups and joiners from `i`, reporting each group; returns (end, digits).
