@@ -108,46 +108,91 @@ impl Detector {
     }
 }
 
+/// Byte classes of the prefilter pass; most prose bytes are `BORING` and cost one lookup.
+const BORING: u8 = 0;
+const DIGIT: u8 = 1;
+const AT: u8 = 2;
+const UPPER: u8 = 3;
+/// A rare byte inside a secret prefix (`k` of `sk-`, `x` of `xox`, `_` of `ghp_`...).
+const ANCHOR: u8 = 4;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [BORING; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[(b'0' + c) as usize] = DIGIT;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 26 {
+        t[(b'A' + c) as usize] = UPPER;
+        c += 1;
+    }
+    t[b'@' as usize] = AT;
+    t[b'k' as usize] = ANCHOR;
+    t[b'x' as usize] = ANCHOR;
+    t[b'_' as usize] = ANCHOR;
+    t[b'-' as usize] = ANCHOR;
+    t[b'b' as usize] = ANCHOR;
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
 /// The single prefilter pass: digit spans, `@`, secret prefixes, IBAN starts.
 fn triggers(text: &str) -> Triggers {
     let b = text.as_bytes();
     let mut t = Triggers::default();
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_digit() {
-            let (span, next) = parse_span(b, i);
-            t.spans.extend(span);
-            i = next;
-            continue;
-        }
-        if c == b'@' {
-            t.email = true;
-        } else if !t.secret && is_secret_start(b, i) {
-            t.secret = true;
-        } else if c.is_ascii_uppercase() && is_iban_start(b, i) {
-            t.iban_at.push(i);
+        match CLASS[usize::from(b[i])] {
+            BORING => {}
+            DIGIT => {
+                let (span, next) = parse_span(b, i);
+                t.spans.extend(span);
+                i = next;
+                continue;
+            }
+            AT => t.email = true,
+            UPPER => {
+                t.secret = t.secret || is_secret_anchor(b, i);
+                if is_iban_start(b, i) {
+                    t.iban_at.push(i);
+                }
+            }
+            _ => t.secret = t.secret || is_secret_anchor(b, i),
         }
         i += 1;
     }
     t
 }
 
-/// Whether a secret prefix starts at `i`: dispatch on the first bytes, so common letters
-/// (`s`, `e`, `r`) cost one or two comparisons.
-fn is_secret_start(b: &[u8], i: usize) -> bool {
+/// Whether the anchor byte at `i` sits in a secret prefix; looks a few bytes around it.
+/// A loose superset of the secret regexes: each of their matches contains such an anchor.
+fn is_secret_anchor(b: &[u8], i: usize) -> bool {
     let rest = b.get(i..).unwrap_or(&[]);
-    match rest {
-        [b's', b'k', b'-' | b'_', ..] => rest.starts_with(b"sk-") || rest.starts_with(b"sk_live_"),
-        [b'r', b'k', b'_', ..] => rest.starts_with(b"rk_live_"),
-        [b'e', b'y', b'J', ..] | [b'x', b'o', b'x', ..] => true,
-        [b'A', b'K' | b'S' | b'I', ..] => {
-            rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA") || rest.starts_with(b"AIza")
+    let back = |n: usize| {
+        b.get(i.saturating_sub(n)..)
+            .filter(|_| i >= n)
+            .unwrap_or(&[])
+    };
+    match b[i] {
+        b'k' => {
+            let from = back(1);
+            from.starts_with(b"sk-")
+                || from.starts_with(b"sk_live_")
+                || from.starts_with(b"rk_live_")
         }
-        [b'g', b'h', c, b'_', ..] => matches!(c, b'p' | b'o' | b'u' | b's' | b'r'),
-        [b'g', b'i', b't', ..] => rest.starts_with(b"github_pat_"),
-        [b'-', b'-', ..] => rest.starts_with(b"-----BEGIN"),
-        [b'B' | b'b', b'E' | b'e', ..] => {
+        b'x' => rest.starts_with(b"xox"),
+        b'_' => {
+            let gh = back(3);
+            (gh.starts_with(b"gh") && matches!(gh.get(2), Some(b'p' | b'o' | b'u' | b's' | b'r')))
+                || back(6).starts_with(b"github_pat_")
+        }
+        b'-' => rest.starts_with(b"-----BEGIN"),
+        b'J' => back(2).starts_with(b"eyJ"),
+        b'A' => rest.starts_with(b"AKIA") || rest.starts_with(b"ASIA") || rest.starts_with(b"AIza"),
+        b'b' | b'B' => {
             rest.len() > 6
                 && rest[..6].eq_ignore_ascii_case(b"bearer")
                 && rest[6].is_ascii_whitespace()
