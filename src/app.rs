@@ -72,6 +72,14 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let (ledger, ledger_task) =
         Ledger::open(&gw.ledger, &gw.data.dir).context("opening the ledger")?;
     let budget_store = open_budget_store(&gw, &snapshot).await?;
+    let cache = match gw.cache.mode {
+        crate::cache::Mode::Off => None,
+        _ => Some(Arc::new(
+            crate::cache::ResponseCache::try_new(&gw.cache)
+                .await
+                .context("starting the response cache")?,
+        )),
+    };
     rebuild_budgets(budget_store.as_ref(), &gw).await?;
     let config = Arc::new(ConfigHandle::new(snapshot));
     let stop = CancellationToken::new();
@@ -87,6 +95,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         ledger: ledger.clone(),
         server: gw.server.clone(),
         budget: budget_store,
+        cache,
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
     let listener = TcpListener::bind(gw.server.listen)

@@ -130,8 +130,12 @@ pub fn load_snapshot(
     let routes_dir = resolve(base, &gw.routes_dir);
     let routes = read_routes(&routes_dir, &mut errors);
     let budget = build_budget(gw, &routes, &mut errors);
-    match (providers, budget) {
-        (Some(providers), Some(budget)) if errors.is_empty() => Ok(Snapshot {
+    let cache_policy = build_cache_policy(gw, &routes, &mut errors);
+    let routing_version = routes_hash(&routes_dir);
+    match (providers, budget, cache_policy) {
+        (Some(providers), Some(budget), Some(cache_policy)) if errors.is_empty() => Ok(Snapshot {
+            cache_policy,
+            routing_version,
             keys: Arc::new(KeyRing::from_env(&budget)),
             budget: Arc::new(budget),
             generation,
@@ -182,6 +186,46 @@ fn read_routes(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<(String, Routes
             }
         })
         .collect()
+}
+
+/// Gateway `[cache]` plus every workflow's `cache` table.
+fn build_cache_policy(
+    gw: &GatewaySettings,
+    routes: &[(String, RoutesFile)],
+    errors: &mut Vec<ConfigError>,
+) -> Option<crate::cache::Policy> {
+    let mut settings = gw.cache.clone();
+    for (_, r) in routes {
+        for (name, w) in &r.workflow {
+            if let Some(p) = &w.cache {
+                settings
+                    .workflows
+                    .insert(crate::types::WorkflowId(name.clone()), p.clone());
+            }
+        }
+    }
+    crate::cache::Policy::try_new(settings)
+        .map_err(|e| errors.push(err("cache", None, e.to_string())))
+        .ok()
+}
+
+/// sha256 over the routes folder's files (names and bytes), as the routing version.
+fn routes_hash(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files.iter().filter(|p| p.is_file()) {
+        h.update(
+            f.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or_default(),
+        );
+        h.update(std::fs::read(f).unwrap_or_default());
+    }
+    format!("routes-{}", &hex::encode(h.finalize())[..16])
 }
 
 /// Gateway `[budget]` plus every `[workflow.NAME]` of the routes files, validated together.

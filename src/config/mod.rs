@@ -52,6 +52,10 @@ pub struct Snapshot {
     pub budget: Arc<BudgetConfig>,
     /// Virtual keys and the admin key.
     pub keys: Arc<KeyRing>,
+    /// Cache safety policy per workflow.
+    pub cache_policy: crate::cache::Policy,
+    /// Hash of the routing tables; part of cache keys so a routing change splits entries.
+    pub routing_version: String,
 }
 
 impl Snapshot {
@@ -65,6 +69,8 @@ impl Snapshot {
             watched: Vec::new(),
             budget: Arc::new(empty_budget()),
             keys: Arc::new(KeyRing::new(&empty_budget(), None)),
+            cache_policy: off_policy(),
+            routing_version: String::new(),
         }
     }
 
@@ -100,4 +106,16 @@ fn empty_budget() -> BudgetConfig {
             task_retention: std::time::Duration::from_secs(7 * 86400),
             reservation_ttl: std::time::Duration::from_secs(900),
         })
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "settings with the cache off have nothing to reject"
+)]
+fn off_policy() -> crate::cache::Policy {
+    crate::cache::Policy::try_new(crate::cache::Settings {
+        mode: crate::cache::Mode::Off,
+        ..crate::cache::Settings::default()
+    })
+    .expect("cache-off settings validate")
 }

@@ -36,6 +36,9 @@ pub struct GatewaySettings {
     /// Where budgets, reservations and task state live.
     #[serde(default)]
     pub state: crate::budget::StateSettings,
+    /// The response cache (per-workflow policies may also come from routes files).
+    #[serde(default)]
+    pub cache: crate::cache::Settings,
     /// Upstream providers.
     #[serde(default)]
     pub providers: Vec<ProviderSettings>,
@@ -167,4 +170,7 @@ pub(crate) struct WorkflowFile {
     /// Cost envelope.
     #[serde(default)]
     pub budget: crate::budget::EnvelopeSettings,
+    /// Cache policy.
+    #[serde(default)]
+    pub cache: Option<crate::cache::WorkflowCachePolicy>,
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::budget::{Envelope, ReservationGuard};
+use crate::cache::CacheKey;
 use crate::config::Snapshot;
 use crate::ledger::{AttemptRecord, RequestRecord};
 use crate::types::{ModelId, WorkflowId};
@@ -43,6 +44,10 @@ pub(crate) struct RequestCtx {
     pub envelope: Option<Arc<Envelope>>,
     /// The budget reservation; dropping it unsettled releases it.
     pub reservation: Option<ReservationGuard>,
+    /// Where to store the answer, when the cache policy allows.
+    pub cache_key: Option<CacheKey>,
+    /// Answered from the cache.
+    pub cache_hit: bool,
 }
 
 fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -72,6 +77,8 @@ impl RequestCtx {
             handed_off: false,
             envelope: None,
             reservation: None,
+            cache_key: None,
+            cache_hit: false,
         }
     }
 
@@ -97,6 +104,8 @@ impl RequestCtx {
             handed_off: false,
             envelope: self.envelope.clone(),
             reservation: self.reservation.take(),
+            cache_key: self.cache_key.take(),
+            cache_hit: false,
         }
     }
 }

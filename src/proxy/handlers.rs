@@ -79,6 +79,7 @@ async fn readyz(State(p): State<Pipeline>) -> Response {
 }
 
 async fn metrics(State(p): State<Pipeline>) -> Response {
+    p.refresh_gauges();
     (
         [(
             header::CONTENT_TYPE,

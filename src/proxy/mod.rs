@@ -2,6 +2,7 @@
 //! request pipeline; and the one error-to-response mapping. Uses every module to its left.
 
 mod body;
+mod cache_stage;
 mod ctx;
 mod embeddings;
 mod envelope;

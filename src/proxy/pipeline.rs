@@ -50,6 +50,8 @@ pub struct PipelineParts {
     pub server: ServerSettings,
     /// Budget and task state (in-process or Redis).
     pub budget: Arc<dyn crate::budget::BudgetStore>,
+    /// The response cache (none when `cache.mode = "off"`).
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 /// The orchestrator of the stages above.
@@ -146,7 +148,12 @@ impl Pipeline {
         match result {
             Ok(resp) if ctx.handed_off => resp,
             Ok(resp) => {
-                self.finish(&mut ctx, 200, RequestOutcome::Ok, None).await;
+                let outcome = if ctx.cache_hit {
+                    RequestOutcome::CacheHit
+                } else {
+                    RequestOutcome::Ok
+                };
+                self.finish(&mut ctx, 200, outcome, None).await;
                 resp
             }
             Err(e) => self.fail(ctx, e).await,
@@ -175,6 +182,10 @@ impl Pipeline {
         // 6. route
         let mut plan = resolve_plan(&ctx.snapshot, &req)?;
         ctx.record.route = plan.route.clone();
+        // 4. cache lookup (after routing: the key holds the concrete model)
+        if let Some(hit) = self.cache_lookup(ctx, headers, &req, &plan).await {
+            return Ok(hit);
+        }
         // 3. reserve the worst case against every envelope
         if let Some(envelope) = ctx.envelope.clone() {
             let cap = Self::cap_output(&envelope, &mut req);
@@ -193,6 +204,8 @@ impl Pipeline {
         let usage = usage_of(&completion, &req, &model);
         self.settle(ctx, &model, &usage);
         self.settle_budget(ctx).await;
+        // 10. cache store
+        self.cache_store(ctx, Some(&completion));
         Ok(respond_json(ctx, &completion, &plan))
     }
 
@@ -563,6 +576,7 @@ pub(crate) fn purser_headers(resp: &mut Response, ctx: &RequestCtx, route: Optio
         &ctx.record.cost_micros.to_usd_string(),
     );
     set_header(resp, "x-purser-workflow", ctx.record.workflow.as_str());
+    super::cache_stage::cache_headers(resp, ctx);
 }
 
 pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
