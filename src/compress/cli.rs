@@ -43,11 +43,18 @@ pub struct EvalCompressArgs {
 }
 
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { what: what.to_owned(), source }
+    move |source| Error::Io {
+        what: what.to_owned(),
+        source,
+    }
 }
 
 fn cli_compressor(ranker: Ranker) -> Result<Compressor, Error> {
-    let settings = Settings { mode: Mode::Retrieval, threshold_tokens: 0, ..Settings::default() };
+    let settings = Settings {
+        mode: Mode::Retrieval,
+        threshold_tokens: 0,
+        ..Settings::default()
+    };
     Ok(Compressor::try_new(settings, Arc::new(MokaSummaryStore::new(16)))?.with_ranker(ranker))
 }
 
@@ -57,7 +64,11 @@ fn cli_compressor(ranker: Ranker) -> Result<Compressor, Error> {
 /// # Errors
 /// `BadInput` for a line that is not a chat request, `Io` for read/write failures,
 /// `InvalidSettings` for a bad ratio or budget.
-pub fn run_compress(args: &CompressArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Error> {
+pub fn run_compress(
+    args: &CompressArgs,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let target = match (args.ratio, args.budget_tokens) {
         (_, Some(n)) => Target::BudgetTokens(n),
         (Some(r), None) => Target::Ratio(r),
@@ -75,9 +86,15 @@ pub fn run_compress(args: &CompressArgs, input: &mut dyn BufRead, out: &mut dyn 
         if line.trim().is_empty() {
             continue;
         }
-        let req: ChatRequest = serde_json::from_str(&line).map_err(|e| Error::BadInput { line: n, reason: e.to_string() })?;
+        let req: ChatRequest = serde_json::from_str(&line).map_err(|e| Error::BadInput {
+            line: n,
+            reason: e.to_string(),
+        })?;
         let done = compressor.compress_to(&req, target)?;
-        let body = serde_json::to_string(&done.request).map_err(|e| Error::BadInput { line: n, reason: e.to_string() })?;
+        let body = serde_json::to_string(&done.request).map_err(|e| Error::BadInput {
+            line: n,
+            reason: e.to_string(),
+        })?;
         writeln!(out, "{body}").map_err(io_err("stdout"))?;
     }
     out.flush().map_err(io_err("stdout"))
@@ -90,24 +107,47 @@ pub fn run_compress(args: &CompressArgs, input: &mut dyn BufRead, out: &mut dyn 
 pub fn run_eval(args: &EvalCompressArgs, out: &mut dyn Write) -> Result<Vec<RatioReport>, Error> {
     let dir = args.data.clone().unwrap_or_else(default_data_dir);
     let items = load_items(&dir, args.limit)?;
-    let ranker = if args.tantivy_index { Ranker::TantivyIndex } else { Ranker::Bm25 };
+    let ranker = if args.tantivy_index {
+        Ranker::TantivyIndex
+    } else {
+        Ranker::Bm25
+    };
     let compressor = cli_compressor(ranker)?;
     let w = io_err("output");
-    writeln!(out, "nq-multidoc: {} questions from {}", items.len(), dir.display()).map_err(&w)?;
-    writeln!(out, "target  mean_ratio  median_ratio  min_ratio  answer_ret  gold_ret  question_kept").map_err(&w)?;
+    writeln!(
+        out,
+        "nq-multidoc: {} questions from {}",
+        items.len(),
+        dir.display()
+    )
+    .map_err(&w)?;
+    writeln!(
+        out,
+        "target  mean_ratio  median_ratio  min_ratio  answer_ret  gold_ret  question_kept"
+    )
+    .map_err(&w)?;
     let mut reports = Vec::new();
     for &r in &args.ratios {
         let rep = evaluate(&compressor, &items, r)?;
         writeln!(
             out,
             "{:>5.1}x  {:>10.2}  {:>12.2}  {:>9.2}  {:>10.3}  {:>8.3}  {:>13.3}",
-            rep.target_ratio, rep.mean_ratio, rep.median_ratio, rep.min_ratio, rep.answer_retention, rep.gold_retention, rep.question_kept
+            rep.target_ratio,
+            rep.mean_ratio,
+            rep.median_ratio,
+            rep.min_ratio,
+            rep.answer_retention,
+            rep.gold_retention,
+            rep.question_kept
         )
         .map_err(&w)?;
         reports.push(rep);
     }
     if let Some(path) = &args.json {
-        let body = serde_json::to_string_pretty(&reports).map_err(|e| Error::Io { what: path.display().to_string(), source: e.into() })?;
+        let body = serde_json::to_string_pretty(&reports).map_err(|e| Error::Io {
+            what: path.display().to_string(),
+            source: e.into(),
+        })?;
         std::fs::write(path, body).map_err(io_err("json output"))?;
     }
     Ok(reports)

@@ -34,7 +34,10 @@ pub struct Compressor {
 
 impl std::fmt::Debug for Compressor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compressor").field("settings", &self.settings).field("ranker", &self.ranker).finish()
+        f.debug_struct("Compressor")
+            .field("settings", &self.settings)
+            .field("ranker", &self.ranker)
+            .finish()
     }
 }
 
@@ -50,9 +53,21 @@ impl Compressor {
             .pins
             .patterns
             .iter()
-            .map(|p| Regex::new(p).map_err(|e| Error::InvalidPattern { pattern: p.clone(), reason: e.to_string() }))
+            .map(|p| {
+                Regex::new(p).map_err(|e| Error::InvalidPattern {
+                    pattern: p.clone(),
+                    reason: e.to_string(),
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { settings, pins, analyzer: Analyzer::english(), store, ranker: Ranker::default(), weights: Weights::default() })
+        Ok(Self {
+            settings,
+            pins,
+            analyzer: Analyzer::english(),
+            store,
+            ranker: Ranker::default(),
+            weights: Weights::default(),
+        })
     }
 
     /// Uses another sentence ranker (the tantivy-index one is kept for comparison and benches).
@@ -90,8 +105,10 @@ impl Compressor {
     }
 
     /// Compresses `req` to `target` regardless of the threshold (mode `off` still disables).
-    /// The result has at most `before / ratio` tokens and whitespace words (or `budget_tokens`
-    /// tokens), unless the pinned parts alone are larger, in which case only they are kept.
+    /// A ratio bounds whitespace words over all message contents (at most `before / ratio`;
+    /// tokens shrink about as much but are not bounded exactly); `budget_tokens` bounds
+    /// `Encoding::count_request` tokens exactly. When the pinned parts alone exceed the budget,
+    /// only they are kept.
     ///
     /// # Errors
     /// `Error::InvalidSettings` for a bad target; `Error::Index` as for [`Compressor::compress`].
@@ -104,9 +121,18 @@ impl Compressor {
         self.compress_counted(req, target, before)
     }
 
-    fn compress_counted(&self, req: &ChatRequest, target: Target, before: Tokens) -> Result<Compressed, Error> {
+    fn compress_counted(
+        &self,
+        req: &ChatRequest,
+        target: Target,
+        before: Tokens,
+    ) -> Result<Compressed, Error> {
         let enc = Encoding::for_model(&req.model);
-        let ctx = PlanCtx { settings: &self.settings, pins: &self.pins, store: self.store.as_ref() };
+        let ctx = PlanCtx {
+            settings: &self.settings,
+            pins: &self.pins,
+            store: self.store.as_ref(),
+        };
         let p = plan(req, &ctx);
         if p.units.is_empty() && p.summary.is_none() {
             let mut out = unchanged(req, before, Outcome::NothingToCompress);
@@ -114,7 +140,7 @@ impl Compressor {
             return Ok(out);
         }
         let words_before = request_words(req);
-        let budget = budget_for(target, before, words_before);
+        let budget = budget_for(target, before, words_before, self.weights.token_margin);
         let scores = self.scores(&p)?;
         let keep = fit(req, &p, &scores, budget, enc);
         let request = rebuild(req, &p, &keep);
@@ -139,14 +165,27 @@ impl Compressor {
             .units
             .iter()
             .zip(&texts)
-            .map(|(u, t)| UnitRef { text: t, block: u.block, pos: u.pos })
+            .map(|(u, t)| UnitRef {
+                text: t,
+                block: u.block,
+                pos: u.pos,
+            })
             .collect();
         let titles: Vec<&str> = p.blocks.iter().map(|b| b.title.as_str()).collect();
         let over = match self.ranker {
             Ranker::Bm25 => None,
-            Ranker::TantivyIndex => Some(tantivy_rank::index_scores(&self.analyzer, &p.query, &texts)?),
+            Ranker::TantivyIndex => Some(tantivy_rank::index_scores(
+                &self.analyzer,
+                &p.query,
+                &texts,
+            )?),
         };
-        let input = RankInput { query: &p.query, units: &units, titles: &titles, sent_override: over.as_deref() };
+        let input = RankInput {
+            query: &p.query,
+            units: &units,
+            titles: &titles,
+            sent_override: over.as_deref(),
+        };
         let mut scores = score_units(&self.analyzer, &input, &self.weights);
         let last = p.msgs.len().max(1) as f64;
         let latest = p.units.iter().map(|u| u.msg).max().unwrap_or(0);
@@ -164,16 +203,25 @@ impl Compressor {
 fn fit(req: &ChatRequest, p: &Plan, scores: &[f64], budget: Budget, enc: Encoding) -> Vec<bool> {
     let none = vec![false; p.units.len()];
     let base = rebuild(req, p, &none);
-    let (base_w, base_t) = (request_words(&base), enc.count_request(&base).0);
+    let base_w = request_words(&base);
+    let base_t = budget.tokens.map_or(0, |_| enc.count_request(&base).0);
     let room = Room {
-        words: budget.words.map_or(usize::MAX, |w| w.saturating_sub(base_w)),
-        tokens: budget.tokens.saturating_sub(base_t) as f64,
+        words: budget
+            .words
+            .map_or(usize::MAX, |w| w.saturating_sub(base_w)),
+        tokens: budget
+            .tokens
+            .map_or(f64::INFINITY, |t| t.saturating_sub(base_t) as f64),
     };
     let mut keep = select(p, scores, room, budget.tokens_per_word);
     for _ in 0..MAX_FIX_ROUNDS {
         let out = rebuild(req, p, &keep);
-        let over_w = budget.words.map_or(0, |w| request_words(&out).saturating_sub(w));
-        let over_t = enc.count_request(&out).0.saturating_sub(budget.tokens);
+        let over_w = budget
+            .words
+            .map_or(0, |w| request_words(&out).saturating_sub(w));
+        let over_t = budget
+            .tokens
+            .map_or(0, |t| enc.count_request(&out).0.saturating_sub(t));
         if over_w == 0 && over_t == 0 {
             return keep;
         }
@@ -210,21 +258,28 @@ fn unit_text<'a>(p: &'a Plan, u: &'a super::plan::Unit) -> &'a str {
     }
 }
 
-fn budget_for(target: Target, before: Tokens, words_before: usize) -> Budget {
-    let tpw = (before.0 as f64 / words_before.max(1) as f64).max(1.0) * 1.05;
+fn budget_for(target: Target, before: Tokens, words_before: usize, margin: f64) -> Budget {
+    let tpw = (before.0 as f64 / words_before.max(1) as f64).max(1.0) * margin;
     match target {
         Target::Ratio(r) => Budget {
             words: Some((words_before as f64 / r).floor() as usize),
-            tokens: (before.0 as f64 / r).floor() as u64,
+            tokens: None,
             tokens_per_word: tpw,
         },
-        Target::BudgetTokens(n) => Budget { words: None, tokens: n, tokens_per_word: tpw },
+        Target::BudgetTokens(n) => Budget {
+            words: None,
+            tokens: Some(n),
+            tokens_per_word: tpw,
+        },
     }
 }
 
 /// Whitespace words over the contents of all messages (the eval's ratio unit).
 pub(crate) fn request_words(req: &ChatRequest) -> usize {
-    req.messages.iter().map(|m| super::text::word_count(&m.text_content())).sum()
+    req.messages
+        .iter()
+        .map(|m| super::text::word_count(&m.text_content()))
+        .sum()
 }
 
 fn unchanged(req: &ChatRequest, tokens: Tokens, outcome: Outcome) -> Compressed {

@@ -22,8 +22,19 @@ const NUMBER_WORDS: &[&str] = &[
     "dozen", "once", "twice",
 ];
 const MONTHS: &[&str] = &[
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "century",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "century",
 ];
 
 // AnswerType
@@ -32,19 +43,48 @@ impl AnswerType {
     pub(crate) fn of_question(q: &str) -> AnswerType {
         let q = q.to_lowercase();
         let has = |p: &str| q.contains(p);
-        if ["how many", "how much", "how long", "how old", "how far", "how tall", "number of", "percentage"]
-            .iter()
-            .any(|p| has(p))
+        if [
+            "how many",
+            "how much",
+            "how long",
+            "how old",
+            "how far",
+            "how tall",
+            "number of",
+            "percentage",
+        ]
+        .iter()
+        .any(|p| has(p))
         {
             AnswerType::Number
-        } else if has("when") || ["what year", "which year", "what date", "what time", "what century", "what day"]
+        } else if has("when")
+            || [
+                "what year",
+                "which year",
+                "what date",
+                "what time",
+                "what century",
+                "what day",
+            ]
             .iter()
             .any(|p| has(p))
         {
             AnswerType::Date
-        } else if q.split(|c: char| !c.is_alphanumeric()).any(|w| matches!(w, "who" | "whom" | "whose")) {
+        } else if q
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| matches!(w, "who" | "whom" | "whose"))
+        {
             AnswerType::Person
-        } else if has("where") || ["what country", "which country", "what city", "which city", "what state", "which state", "what continent"]
+        } else if has("where")
+            || [
+                "what country",
+                "which country",
+                "what city",
+                "which city",
+                "what state",
+                "which state",
+                "what continent",
+            ]
             .iter()
             .any(|p| has(p))
         {
@@ -60,7 +100,8 @@ pub(crate) fn has_cue(kind: AnswerType, text: &str, question: &str) -> bool {
     match kind {
         AnswerType::Number => text.split_whitespace().any(|w| {
             let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-            w.bytes().any(|b| b.is_ascii_digit()) || NUMBER_WORDS.contains(&w.to_ascii_lowercase().as_str())
+            w.bytes().any(|b| b.is_ascii_digit())
+                || NUMBER_WORDS.contains(&w.to_ascii_lowercase().as_str())
         }),
         AnswerType::Date => text.split_whitespace().any(|w| {
             let w = w.trim_matches(|c: char| !c.is_alphanumeric());
@@ -73,7 +114,9 @@ pub(crate) fn has_cue(kind: AnswerType, text: &str, question: &str) -> bool {
 
 fn is_year(w: &str) -> bool {
     let digits = w.trim_end_matches('s');
-    digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) && (digits.starts_with('1') || digits.starts_with("20"))
+    digits.len() == 4
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits.starts_with('1') || digits.starts_with("20"))
 }
 
 /// A capitalised word after the first word that does not occur in the question.

@@ -81,7 +81,8 @@ pub enum Punct {
 /// The default dataset folder: `$PURSER_SHARED_DIR/datasets/nq-multidoc`, else
 /// `../shared/datasets/nq-multidoc` relative to the working directory.
 pub fn default_data_dir() -> PathBuf {
-    let shared = std::env::var_os("PURSER_SHARED_DIR").map_or_else(|| PathBuf::from("../shared"), PathBuf::from);
+    let shared = std::env::var_os("PURSER_SHARED_DIR")
+        .map_or_else(|| PathBuf::from("../shared"), PathBuf::from);
     shared.join("datasets").join("nq-multidoc")
 }
 
@@ -93,31 +94,51 @@ pub fn load_items(dir: &Path, limit: Option<usize>) -> Result<Vec<EvalItem>, Err
     let (data, reqs) = (dir.join(DATA_FILE), dir.join(REQUESTS_FILE));
     for p in [&data, &reqs] {
         if !p.is_file() {
-            return Err(Error::DatasetMissing { path: p.display().to_string() });
+            return Err(Error::DatasetMissing {
+                path: p.display().to_string(),
+            });
         }
     }
     let data_lines = gz_lines(&data, limit)?;
     let req_lines = gz_lines(&reqs, limit)?;
     let mut out = Vec::with_capacity(data_lines.len());
     for (i, (d, r)) in data_lines.iter().zip(&req_lines).enumerate() {
-        let bad = |e: serde_json::Error| Error::BadInput { line: i + 1, reason: e.to_string() };
+        let bad = |e: serde_json::Error| Error::BadInput {
+            line: i + 1,
+            reason: e.to_string(),
+        };
         let raw: RawItem = serde_json::from_str(d).map_err(bad)?;
         let request: ChatRequest = serde_json::from_str(r).map_err(bad)?;
-        let gold_text = raw.documents.get(raw.gold_index).map(|d| d.text.clone()).unwrap_or_default();
-        out.push(EvalItem { question: raw.question, answers: raw.answers, gold_text, request });
+        let gold_text = raw
+            .documents
+            .get(raw.gold_index)
+            .map(|d| d.text.clone())
+            .unwrap_or_default();
+        out.push(EvalItem {
+            question: raw.question,
+            answers: raw.answers,
+            gold_text,
+            request,
+        });
     }
     Ok(out)
 }
 
 fn gz_lines(path: &Path, limit: Option<usize>) -> Result<Vec<String>, Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::Io { what: path.display().to_string(), source: e })?;
+    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        what: path.display().to_string(),
+        source: e,
+    })?;
     let reader = BufReader::new(GzDecoder::new(file));
     let mut out = Vec::new();
     for line in reader.lines() {
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let line = line.map_err(|e| Error::Io { what: path.display().to_string(), source: e })?;
+        let line = line.map_err(|e| Error::Io {
+            what: path.display().to_string(),
+            source: e,
+        })?;
         if !line.trim().is_empty() {
             out.push(line);
         }
@@ -140,7 +161,11 @@ pub fn normalize(s: &str, punct: Punct) -> String {
 
 /// Concatenated contents of all messages (newline-joined).
 pub fn request_text(req: &ChatRequest) -> String {
-    req.messages.iter().map(|m| m.text_content()).collect::<Vec<_>>().join("\n")
+    req.messages
+        .iter()
+        .map(|m| m.text_content())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether the prompt contains an answer as whole words, after removing labels and the question.
@@ -172,14 +197,21 @@ pub fn gold_retained(prompt: &str, gold: &str) -> bool {
 ///
 /// # Errors
 /// Errors of [`Compressor::compress_to`].
-pub fn evaluate(compressor: &Compressor, items: &[EvalItem], ratio: f64) -> Result<RatioReport, Error> {
+pub fn evaluate(
+    compressor: &Compressor,
+    items: &[EvalItem],
+    ratio: f64,
+) -> Result<RatioReport, Error> {
     let mut ratios = Vec::with_capacity(items.len());
     let (mut answer, mut gold, mut question) = (0usize, 0usize, 0usize);
     for item in items {
         let out = compressor.compress_to(&item.request, Target::Ratio(ratio))?;
         let before = request_text(&item.request);
         let after = request_text(&out.request);
-        let (wb, wa) = (before.split_whitespace().count(), after.split_whitespace().count());
+        let (wb, wa) = (
+            before.split_whitespace().count(),
+            after.split_whitespace().count(),
+        );
         ratios.push(wb as f64 / wa.max(1) as f64);
         answer += usize::from(answer_retained(&after, &item.question, &item.answers));
         gold += usize::from(gold_retained(&after, &item.gold_text));
@@ -189,7 +221,13 @@ pub fn evaluate(compressor: &Compressor, items: &[EvalItem], ratio: f64) -> Resu
     Ok(report(ratio, &mut ratios, answer, gold, question))
 }
 
-fn report(target: f64, ratios: &mut [f64], answer: usize, gold: usize, question: usize) -> RatioReport {
+fn report(
+    target: f64,
+    ratios: &mut [f64],
+    answer: usize,
+    gold: usize,
+    question: usize,
+) -> RatioReport {
     let n = ratios.len();
     ratios.sort_by(f64::total_cmp);
     let median = match n {

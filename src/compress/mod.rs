@@ -35,7 +35,9 @@ mod tests;
 
 pub use compressor::Compressor;
 pub use settings::{Mode, Pins, Settings, SummarySettings, Target};
-pub use summary::{MokaSummaryStore, PrefixHash, SummaryJob, SummaryStore, Summarizer, fill_summaries};
+pub use summary::{
+    MokaSummaryStore, PrefixHash, Summarizer, SummaryJob, SummaryStore, fill_summaries,
+};
 
 /// Version of the compression algorithm; part of cache keys.
 pub const VERSION: &str = "compress-v1";

@@ -92,7 +92,11 @@ pub(crate) struct PlanCtx<'a> {
 pub(crate) fn plan(req: &ChatRequest, ctx: &PlanCtx<'_>) -> Plan {
     let n = req.messages.len();
     let texts: Vec<String> = req.messages.iter().map(Message::text_content).collect();
-    let mut p = Plan { msgs: vec![MsgPlan::Keep; n], texts, ..Plan::default() };
+    let mut p = Plan {
+        msgs: vec![MsgPlan::Keep; n],
+        texts,
+        ..Plan::default()
+    };
     let Some(last_user) = req.messages.iter().rposition(|m| m.role == Role::User) else {
         return p;
     };
@@ -106,7 +110,14 @@ pub(crate) fn plan(req: &ChatRequest, ctx: &PlanCtx<'_>) -> Plan {
     }
     let groups = tool_groups(req, last_user, &pinned);
     if ctx.settings.mode == Mode::RetrievalAndSummary {
-        plan_summary(&mut p, req, &pinned, &groups, ctx.store, &ctx.settings.summary);
+        plan_summary(
+            &mut p,
+            req,
+            &pinned,
+            &groups,
+            ctx.store,
+            &ctx.settings.summary,
+        );
     }
     for i in 0..last_user {
         if pinned[i] || matches!(p.msgs[i], MsgPlan::Summarised) {
@@ -116,19 +127,30 @@ pub(crate) fn plan(req: &ChatRequest, ctx: &PlanCtx<'_>) -> Plan {
             add_group(&mut p, g.clone());
         } else if groups.iter().any(|g| g.contains(&i)) {
             continue;
-        } else if matches!(req.messages[i].content, Some(Content::Text(_))) && req.messages[i].tool_calls.is_none() {
+        } else if matches!(req.messages[i].content, Some(Content::Text(_)))
+            && req.messages[i].tool_calls.is_none()
+        {
             p.msgs[i] = MsgPlan::Split(split_all(&p.texts[i]));
         } else {
             add_group(&mut p, vec![i]);
         }
     }
-    add_span_units(&mut p, ctx.settings.min_unit_words);
+    add_span_units(
+        &mut p,
+        ctx.settings.min_unit_words,
+        ctx.settings.max_unit_words,
+    );
     p
 }
 
 /// Messages kept whole: system/developer, pinned roles, last N, pattern matches, and every
 /// message after the latest user turn (the current tool loop).
-fn pinned_messages(req: &ChatRequest, texts: &[String], last_user: usize, ctx: &PlanCtx<'_>) -> Vec<bool> {
+fn pinned_messages(
+    req: &ChatRequest,
+    texts: &[String],
+    last_user: usize,
+    ctx: &PlanCtx<'_>,
+) -> Vec<bool> {
     let n = req.messages.len();
     let pins = &ctx.settings.pins;
     req.messages
@@ -155,7 +177,10 @@ fn tool_groups(req: &ChatRequest, last_user: usize, pinned: &[bool]) -> Vec<Vec<
         if let Some(calls) = &m.tool_calls {
             let mut g = vec![i];
             for (j, r) in req.messages.iter().enumerate().take(last_user).skip(i + 1) {
-                let answers = r.tool_call_id.as_ref().is_some_and(|id| calls.iter().any(|c| &c.id == id));
+                let answers = r
+                    .tool_call_id
+                    .as_ref()
+                    .is_some_and(|id| calls.iter().any(|c| &c.id == id));
                 if r.role == Role::Tool && answers && owner[j].is_none() {
                     g.push(j);
                 }
@@ -184,12 +209,23 @@ fn plan_summary(
     store: &dyn SummaryStore,
     s: &super::settings::SummarySettings,
 ) {
-    let last_user = req.messages.iter().rposition(|m| m.role == Role::User).unwrap_or(0);
-    let Some(start) = (0..last_user).find(|&i| !pinned[i]) else { return };
+    let last_user = req
+        .messages
+        .iter()
+        .rposition(|m| m.role == Role::User)
+        .unwrap_or(0);
+    let Some(start) = (0..last_user).find(|&i| !pinned[i]) else {
+        return;
+    };
     let run = (start..last_user).take_while(|&i| !pinned[i]).count();
-    let mut len = run.saturating_sub(s.keep_recent_messages) / s.block_messages.max(1) * s.block_messages;
+    let mut len =
+        run.saturating_sub(s.keep_recent_messages) / s.block_messages.max(1) * s.block_messages;
     // Never cut a tool group in two.
-    while len > 0 && groups.iter().any(|g| g.contains(&(start + len - 1)) && g.iter().any(|&j| j >= start + len)) {
+    while len > 0
+        && groups
+            .iter()
+            .any(|g| g.contains(&(start + len - 1)) && g.iter().any(|&j| j >= start + len))
+    {
         len -= 1;
     }
     if len == 0 {
@@ -204,36 +240,70 @@ fn plan_summary(
             }
             p.summary = Some((start, summary));
         }
-        None => p.missing.push(SummaryJob { hash, text: prefix_text(prefix) }),
+        None => p.missing.push(SummaryJob {
+            hash,
+            text: prefix_text(prefix),
+        }),
     }
 }
 
 /// Adds an atomic unit for whole messages.
 fn add_group(p: &mut Plan, members: Vec<usize>) {
-    let text = members.iter().map(|&i| p.texts[i].as_str()).collect::<Vec<_>>().join("\n");
+    let text = members
+        .iter()
+        .map(|&i| p.texts[i].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     let first = members.first().copied().unwrap_or(0);
     for &i in &members {
         p.msgs[i] = MsgPlan::Atomic;
     }
     let block = p.blocks.len();
-    p.blocks.push(BlockInfo { msg: first, title: String::new(), label_words: 0 });
+    p.blocks.push(BlockInfo {
+        msg: first,
+        title: String::new(),
+        label_words: 0,
+    });
     let words = word_count(&text) + members.len();
-    p.units.push(Unit { msg: first, block, pos: 0, kind: UnitKind::Group { members, text }, words });
+    p.units.push(Unit {
+        msg: first,
+        block,
+        pos: 0,
+        kind: UnitKind::Group { members, text },
+        words,
+    });
 }
 
 /// Adds sentence units of every split message, merging sentences shorter than `min_words`.
-fn add_span_units(p: &mut Plan, min_words: usize) {
+fn add_span_units(p: &mut Plan, min_words: usize, max_words: usize) {
     for (mi, mp) in p.msgs.iter().enumerate() {
         let MsgPlan::Split(layout) = mp else { continue };
         let text = &p.texts[mi];
         for b in &layout.blocks {
             let block = p.blocks.len();
             let label_words = b.label.as_ref().map_or(0, |r| word_count(&text[r.clone()]));
-            let title = b.title.as_ref().map_or(String::new(), |r| text[r.clone()].to_owned());
-            p.blocks.push(BlockInfo { msg: mi, title, label_words });
-            for (pos, r) in merge_short(text, &b.sentences, min_words).into_iter().enumerate() {
+            let title = b
+                .title
+                .as_ref()
+                .map_or(String::new(), |r| text[r.clone()].to_owned());
+            p.blocks.push(BlockInfo {
+                msg: mi,
+                title,
+                label_words,
+            });
+            let merged = merge_short(text, &b.sentences, min_words);
+            let pieces = merged
+                .into_iter()
+                .flat_map(|r| split_long(text, r, min_words, max_words));
+            for (pos, r) in pieces.enumerate() {
                 let words = word_count(&text[r.clone()]);
-                p.units.push(Unit { msg: mi, block, pos, kind: UnitKind::Span(r), words });
+                p.units.push(Unit {
+                    msg: mi,
+                    block,
+                    pos,
+                    kind: UnitKind::Span(r),
+                    words,
+                });
             }
         }
     }
@@ -258,4 +328,53 @@ fn merge_short(text: &str, sents: &[Range<usize>], min_words: usize) -> Vec<Rang
         }
     }
     out
+}
+
+/// Splits a sentence longer than `max_words` after `,` `;` `:` into pieces of at least
+/// `min_words` words (never inside a fenced code block).
+fn split_long(
+    text: &str,
+    r: Range<usize>,
+    min_words: usize,
+    max_words: usize,
+) -> Vec<Range<usize>> {
+    let s = &text[r.clone()];
+    if word_count(s) <= max_words || s.starts_with("```") {
+        return vec![r];
+    }
+    let min_words = min_words.max(4);
+    let mut out = Vec::new();
+    let total = word_count(s);
+    let (mut start, mut words, mut seen) = (0usize, 0usize, 0usize);
+    let mut in_word = false;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() {
+            if in_word {
+                words += 1;
+                seen += 1;
+                in_word = false;
+                let prev = s[..i].chars().next_back();
+                let rest_words = total - seen;
+                if words >= min_words
+                    && rest_words >= min_words
+                    && matches!(prev, Some(',' | ';' | ':'))
+                {
+                    out.push(r.start + start..r.start + i);
+                    start = i + c.len_utf8();
+                    words = 0;
+                }
+            }
+        } else {
+            in_word = true;
+        }
+    }
+    out.push(r.start + start..r.end);
+    out.into_iter()
+        .filter_map(|x| {
+            let piece = &text[x.clone()];
+            let lead = piece.len() - piece.trim_start().len();
+            let t = piece.trim();
+            (!t.is_empty()).then(|| x.start + lead..x.start + lead + t.len())
+        })
+        .collect()
 }

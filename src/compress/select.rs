@@ -13,8 +13,8 @@ use super::text::Layout;
 pub(crate) struct Budget {
     /// Whitespace words over all message contents, when the target is a ratio.
     pub words: Option<usize>,
-    /// Input tokens as `Encoding::count_request` counts them.
-    pub tokens: u64,
+    /// Input tokens as `Encoding::count_request` counts them, when the target is a budget.
+    pub tokens: Option<u64>,
     /// Estimated tokens per word, for planning before the exact count.
     pub tokens_per_word: f64,
 }
@@ -38,7 +38,11 @@ pub(crate) fn select(plan: &Plan, scores: &[f64], room: Room, tokens_per_word: f
     let (mut words, mut tokens) = (room.words, room.tokens);
     for i in order {
         let u = &plan.units[i];
-        let label = if opened[u.block] { 0 } else { plan.blocks[u.block].label_words };
+        let label = if opened[u.block] {
+            0
+        } else {
+            plan.blocks[u.block].label_words
+        };
         let w = u.words + label;
         let t = (w as f64 * tokens_per_word).ceil() + group_overhead(&u.kind);
         if w <= words && t <= tokens {
@@ -86,7 +90,10 @@ pub(crate) fn rebuild(req: &ChatRequest, plan: &Plan, keep: &[bool]) -> ChatRequ
         if let Some((at, summary)) = &plan.summary
             && *at == i
         {
-            messages.push(Message::text(Role::System, format!("Summary of the earlier conversation:\n{summary}")));
+            messages.push(Message::text(
+                Role::System,
+                format!("Summary of the earlier conversation:\n{summary}"),
+            ));
         }
         match mp {
             MsgPlan::Keep => messages.push(m.clone()),
@@ -97,7 +104,11 @@ pub(crate) fn rebuild(req: &ChatRequest, plan: &Plan, keep: &[bool]) -> ChatRequ
                 }
             }
             MsgPlan::Split(layout) => {
-                let first = plan.blocks.iter().position(|b| b.msg == i).unwrap_or(kept_spans.len());
+                let first = plan
+                    .blocks
+                    .iter()
+                    .position(|b| b.msg == i)
+                    .unwrap_or(kept_spans.len());
                 let spans = &kept_spans[first..(first + layout.blocks.len()).min(kept_spans.len())];
                 let text = build_text(&plan.texts[i], layout, spans);
                 if !text.is_empty() {
@@ -114,7 +125,9 @@ pub(crate) fn rebuild(req: &ChatRequest, plan: &Plan, keep: &[bool]) -> ChatRequ
 }
 
 fn is_group_member_kept(plan: &Plan, keep: &[bool], msg: usize) -> bool {
-    plan.units.iter().zip(keep).any(|(u, &k)| k && matches!(&u.kind, UnitKind::Group { members, .. } if members.contains(&msg)))
+    plan.units.iter().zip(keep).any(|(u, &k)| {
+        k && matches!(&u.kind, UnitKind::Group { members, .. } if members.contains(&msg))
+    })
 }
 
 /// Kept sentence ranges of every block, in order.

@@ -23,7 +23,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
-    /// `{ ratio = 4.0 }`: tokens (and whitespace words) after ≤ before / ratio. Must be ≥ 1.
+    /// `{ ratio = 4.0 }`: whitespace words after ≤ words before / ratio (tokens shrink about as
+    /// much). Must be ≥ 1.
     Ratio(f64),
     /// `{ budget_tokens = 2000 }`: tokens after ≤ this many.
     BudgetTokens(u64),
@@ -78,7 +79,8 @@ impl Default for SummarySettings {
 /// target = { ratio = 4.0 }      # or target = { budget_tokens = 1500 }
 /// summariser_route = "cheap"    # route the integrator uses for summaries (optional)
 /// min_unit_words = 6            # shorter sentences merge into their neighbour
-/// context_window = 0            # neighbouring sentences kept around a selected one
+/// max_unit_words = 30           # longer sentences split at clause boundaries (, ; :)
+/// context_window = 1           # neighbouring sentences preferred around a selected one
 /// [compress.pins]
 /// roles = []
 /// last_messages = 0
@@ -102,7 +104,10 @@ pub struct Settings {
     pub summariser_route: Option<String>,
     /// Sentences shorter than this many words are merged into the previous one. Default 6.
     pub min_unit_words: usize,
-    /// Sentences on each side of a selected sentence that are preferred next (0 = none). Default 0.
+    /// Sentences longer than this many words are split at clause boundaries (`,` `;` `:`)
+    /// into pieces of at least `min_unit_words`. Default 30.
+    pub max_unit_words: usize,
+    /// Sentences on each side of a strong sentence that inherit part of its score (0 = none). Default 1.
     pub context_window: usize,
     /// History summary settings.
     pub summary: SummarySettings,
@@ -117,7 +122,8 @@ impl Default for Settings {
             pins: Pins::default(),
             summariser_route: None,
             min_unit_words: 6,
-            context_window: 0,
+            max_unit_words: 30,
+            context_window: 1,
             summary: SummarySettings::default(),
         }
     }

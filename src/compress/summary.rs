@@ -67,7 +67,9 @@ impl fmt::Debug for MokaSummaryStore {
 impl MokaSummaryStore {
     /// A store holding at most `max_entries` summaries.
     pub fn new(max_entries: u64) -> Self {
-        Self { cache: moka::sync::Cache::new(max_entries) }
+        Self {
+            cache: moka::sync::Cache::new(max_entries),
+        }
     }
 }
 
@@ -126,7 +128,10 @@ pub(crate) fn prefix_hash(turns: &[Message]) -> PrefixHash {
 pub(crate) fn prefix_text(turns: &[Message]) -> String {
     let mut out = String::new();
     for m in turns {
-        let role = serde_json::to_value(m.role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let role = serde_json::to_value(m.role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         out.push_str(&role);
         out.push_str(": ");
         out.push_str(&m.text_content());

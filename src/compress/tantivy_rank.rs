@@ -14,20 +14,33 @@ const TOKENIZER: &str = "purser_en";
 const WRITER_MEMORY: usize = 15_000_000;
 
 fn index_err(e: impl std::fmt::Display) -> Error {
-    Error::Index { reason: e.to_string() }
+    Error::Index {
+        reason: e.to_string(),
+    }
 }
 
 /// BM25 score of every text for the query (0 for texts matching no term).
-pub(crate) fn index_scores(analyzer: &Analyzer, query: &str, texts: &[&str]) -> Result<Vec<f64>, Error> {
+pub(crate) fn index_scores(
+    analyzer: &Analyzer,
+    query: &str,
+    texts: &[&str],
+) -> Result<Vec<f64>, Error> {
     let mut sb = Schema::builder();
     let indexing = TextFieldIndexing::default()
         .set_tokenizer(TOKENIZER)
         .set_index_option(IndexRecordOption::WithFreqs);
-    let body = sb.add_text_field("body", TextOptions::default().set_indexing_options(indexing));
+    let body = sb.add_text_field(
+        "body",
+        TextOptions::default().set_indexing_options(indexing),
+    );
     let unit = sb.add_u64_field("unit", FAST);
     let index = Index::create_in_ram(sb.build());
-    index.tokenizers().register(TOKENIZER, analyzer.text_analyzer());
-    let mut writer: IndexWriter = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(index_err)?;
+    index
+        .tokenizers()
+        .register(TOKENIZER, analyzer.text_analyzer());
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(1, WRITER_MEMORY)
+        .map_err(index_err)?;
     for (i, t) in texts.iter().enumerate() {
         let mut doc = TantivyDocument::default();
         doc.add_text(body, t);
@@ -50,7 +63,12 @@ pub(crate) fn index_scores(analyzer: &Analyzer, query: &str, texts: &[&str]) -> 
     if clauses.is_empty() || texts.is_empty() {
         return Ok(scores);
     }
-    let top = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(texts.len())).map_err(index_err)?;
+    let top = searcher
+        .search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(texts.len()),
+        )
+        .map_err(index_err)?;
     for (score, addr) in top {
         let seg = searcher.segment_reader(addr.segment_ord);
         let col = seg.fast_fields().u64("unit").map_err(index_err)?;

@@ -7,7 +7,15 @@ fn sentence_split_keeps_initials_and_abbreviations_together() {
     let t = "J. K. Rowling wrote it in 1997. Dr. Smith disagreed! Was it the U.S. edition? Yes.";
     let s = sentences(t, 0..t.len(), 0);
     let parts: Vec<&str> = s.iter().map(|r| &t[r.clone()]).collect();
-    assert_eq!(parts, vec!["J. K. Rowling wrote it in 1997.", "Dr. Smith disagreed!", "Was it the U.S. edition?", "Yes."]);
+    assert_eq!(
+        parts,
+        vec![
+            "J. K. Rowling wrote it in 1997.",
+            "Dr. Smith disagreed!",
+            "Was it the U.S. edition?",
+            "Yes."
+        ]
+    );
 }
 
 #[test]
@@ -23,7 +31,10 @@ fn rag_prompt_splits_into_documents_and_question() {
     assert_eq!(&t[l.tail.clone()], "Question: who formed the band\nAnswer:");
     let b = &l.blocks[2];
     assert_eq!(&t[b.title.clone().unwrap()], "Band (music 3)");
-    assert_eq!(&t[b.label.clone().unwrap()], "Document [3](Title: Band (music 3))");
+    assert_eq!(
+        &t[b.label.clone().unwrap()],
+        "Document [3](Title: Band (music 3))"
+    );
     assert_eq!(b.sentences.len(), 2);
 }
 
@@ -53,16 +64,84 @@ fn tune_on_public_half() {
     let mut w = Weights::default();
     if let Ok(s) = std::env::var("PURSER_COMPRESS_WEIGHTS") {
         let v: Vec<f64> = s.split(',').map(|x| x.parse().unwrap()).collect();
-        w = Weights { sent: v[0], doc: v[1], title: v[2], coverage: v[3], cue: v[4], lead: v[5] };
+        w = Weights {
+            sent: v[0],
+            doc: v[1],
+            title: v[2],
+            coverage: v[3],
+            cue: v[4],
+            lead: v[5],
+            phrase: v[6],
+            token_margin: 1.0,
+        };
     }
-    let window = std::env::var("PURSER_COMPRESS_WINDOW").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let settings = Settings { mode: Mode::Retrieval, threshold_tokens: 0, context_window: window, ..Settings::default() };
-    let c = Compressor::try_new(settings, std::sync::Arc::new(MokaSummaryStore::new(4))).unwrap().with_weights(w);
-    for r in [2.0, 4.0, 8.0] {
+    let window = std::env::var("PURSER_COMPRESS_WINDOW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let env_usize = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let settings = Settings {
+        mode: Mode::Retrieval,
+        threshold_tokens: 0,
+        context_window: window,
+        min_unit_words: env_usize("PURSER_COMPRESS_MIN", 6),
+        max_unit_words: env_usize("PURSER_COMPRESS_MAX", 30),
+        ..Settings::default()
+    };
+    let c = Compressor::try_new(settings, std::sync::Arc::new(MokaSummaryStore::new(4)))
+        .unwrap()
+        .with_weights(w);
+    if let Ok(r) = std::env::var("PURSER_COMPRESS_DUMP") {
+        dump_failures(&c, &items, r.parse().unwrap());
+        return;
+    }
+    let ratios: Vec<f64> = std::env::var("PURSER_COMPRESS_RATIOS")
+        .map(|s| s.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![2.0, 4.0, 8.0]);
+    for r in ratios {
         let rep = evaluate(&c, &items, r).unwrap();
         eprintln!(
-            "{half} w={w:?} win={window} r={r}: mean {:.2} med {:.2} min {:.2} ans {:.3} gold {:.3} q {:.3}",
-            rep.mean_ratio, rep.median_ratio, rep.min_ratio, rep.answer_retention, rep.gold_retention, rep.question_kept
+            "{half} w={w:?} win={window} min={} max={} r={r}: mean {:.2} med {:.2} min {:.2} ans {:.3} gold {:.3} q {:.3}",
+            c.settings().min_unit_words,
+            c.settings().max_unit_words,
+            rep.mean_ratio,
+            rep.median_ratio,
+            rep.min_ratio,
+            rep.answer_retention,
+            rep.gold_retention,
+            rep.question_kept
         );
+    }
+}
+
+fn dump_failures(c: &super::Compressor, items: &[super::eval::EvalItem], ratio: f64) {
+    use super::eval::{answer_retained, request_text};
+    use std::io::Write;
+    let mut f = std::fs::File::create("/tmp/compress_failures.txt").unwrap();
+    for it in items {
+        let out = c
+            .compress_to(&it.request, super::Target::Ratio(ratio))
+            .unwrap();
+        let after = request_text(&out.request);
+        if !answer_retained(&after, &it.question, &it.answers) {
+            let first = it
+                .gold_text
+                .split_whitespace()
+                .take(6)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let gold_in = after.contains(&first);
+            writeln!(
+                f,
+                "Q: {}\nA: {:?}\nGOLD_LEAD_KEPT: {gold_in}\nGOLD: {}\nKEPT:\n{}\n-----",
+                it.question, it.answers, it.gold_text, after
+            )
+            .unwrap();
+        }
     }
 }

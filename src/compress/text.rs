@@ -67,7 +67,12 @@ pub(crate) fn query_text(tail: &str) -> String {
 pub(crate) fn split_question(text: &str) -> Layout {
     let end = text.len();
     if word_count(text) <= SHORT_MESSAGE_WORDS {
-        return Layout { head: 0..0, blocks: Vec::new(), tail: 0..end, block_sep: "\n\n" };
+        return Layout {
+            head: 0..0,
+            blocks: Vec::new(),
+            tail: 0..end,
+            block_sep: "\n\n",
+        };
     }
     let tail_start = question_start(text);
     let mut layout = split_context(&text[..tail_start], 0);
@@ -84,7 +89,10 @@ pub(crate) fn split_all(text: &str) -> Layout {
 
 /// Byte offset where the trailing question starts.
 fn question_start(text: &str) -> usize {
-    if let Some(m) = QUESTION_LINE.as_ref().and_then(|re| re.find_iter(text).last()) {
+    if let Some(m) = QUESTION_LINE
+        .as_ref()
+        .and_then(|re| re.find_iter(text).last())
+    {
         return m.start();
     }
     let trimmed = text.trim_end();
@@ -111,7 +119,12 @@ fn split_context(ctx: &str, base: usize) -> Layout {
 }
 
 /// Blocks that start at each match of `re` (at least two matches), text before is the head.
-fn split_by_labels(ctx: &str, base: usize, re: Option<&Regex>, sep: &'static str) -> Option<Layout> {
+fn split_by_labels(
+    ctx: &str,
+    base: usize,
+    re: Option<&Regex>,
+    sep: &'static str,
+) -> Option<Layout> {
     let starts: Vec<usize> = re?.find_iter(ctx).map(|m| m.start()).collect();
     if starts.len() < 2 {
         return None;
@@ -122,7 +135,12 @@ fn split_by_labels(ctx: &str, base: usize, re: Option<&Regex>, sep: &'static str
         blocks.push(labelled_block(ctx, s..e, base));
     }
     let first = starts.first().copied().unwrap_or(0);
-    Some(Layout { head: base..base + trim_end_at(ctx, first), blocks, tail: 0..0, block_sep: sep })
+    Some(Layout {
+        head: base..base + trim_end_at(ctx, first),
+        blocks,
+        tail: 0..0,
+        block_sep: sep,
+    })
 }
 
 /// One labelled block: label up to the closing `)` of `(Title: ...)` or the end of a heading line.
@@ -152,7 +170,8 @@ fn label_extent(s: &str, lead: usize) -> (usize, Option<Range<usize>>) {
             }
             if depth == 0 {
                 let end = title_start + i;
-                let ts = title_start + (s[title_start..end].len() - s[title_start..end].trim_start().len());
+                let ts = title_start
+                    + (s[title_start..end].len() - s[title_start..end].trim_start().len());
                 return (end + 1, Some(ts..end));
             }
         }
@@ -165,7 +184,9 @@ fn label_extent(s: &str, lead: usize) -> (usize, Option<Range<usize>>) {
         return (line_end, Some(ts..ts + t.len()));
     }
     // `Document 3:` / `[3]`: the label is the first whitespace-free run.
-    let first_ws = s[lead..].find(char::is_whitespace).map_or(s.len(), |i| lead + i);
+    let first_ws = s[lead..]
+        .find(char::is_whitespace)
+        .map_or(s.len(), |i| lead + i);
     (first_ws, None)
 }
 
@@ -194,7 +215,12 @@ fn split_paragraphs(ctx: &str, base: usize) -> Layout {
             },
         })
         .collect();
-    Layout { head, blocks, tail: 0..0, block_sep: "\n\n" }
+    Layout {
+        head,
+        blocks,
+        tail: 0..0,
+        block_sep: "\n\n",
+    }
 }
 
 /// Trimmed paragraph ranges split at blank lines, never inside a ``` fence.
@@ -263,7 +289,9 @@ pub(crate) fn sentences(text: &str, r: Range<usize>, base: usize) -> Vec<Range<u
         i += 1;
     }
     push_trimmed(s, start..s.len(), &mut out);
-    out.into_iter().map(|x| base + r.start + x.start..base + r.start + x.end).collect()
+    out.into_iter()
+        .map(|x| base + r.start + x.start..base + r.start + x.end)
+        .collect()
 }
 
 /// Whether the punctuation at `i` ends a sentence: followed by space and a capital/digit/quote,
@@ -284,7 +312,10 @@ fn ends_sentence(s: &str, start: usize, i: usize) -> bool {
     if bytes[i] != b'.' {
         return true;
     }
-    let word = s[start..i].rsplit(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+    let word = s[start..i]
+        .rsplit(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or("");
     let w = word.trim_start_matches(|c: char| !c.is_alphanumeric());
     let single_initial = w.chars().count() == 1 && w.chars().all(char::is_uppercase);
     let dotted = w.contains('.'); // U.S. / e.g.
