@@ -7,6 +7,7 @@
 //!
 //! After the criterion runs, a median-of-runs curve (tokens → ms, µs per 1k tokens) is printed
 //! to stderr. Run: `cargo bench --bench compress_prompt`.
+#![expect(clippy::panic, reason = "a bench whose setup fails must abort")]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,7 +57,9 @@ fn generated_prompt(rng: &mut SmallRng, tokens: u64) -> ChatRequest {
     let text = format!(
         "Answer the question using the search results.\n\n{docs}\nQuestion: when was the largest bridge built\nAnswer:"
     );
-    ChatRequest { ..serde_json::from_value(serde_json::json!({"model": "gpt-4o-mini", "messages": [Message::text(Role::User, text)]})).unwrap_or_else(|e| panic!("{e}")) }
+    let body =
+        serde_json::json!({"model": "gpt-4o-mini", "messages": [Message::text(Role::User, text)]});
+    serde_json::from_value(body).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn nq_prompt() -> ChatRequest {

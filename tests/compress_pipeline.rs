@@ -1,4 +1,8 @@
 //! Behaviour of the compression stage: pins, tool pairs, budgets, the question, summaries, CLI.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on bad fixtures"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -77,6 +77,7 @@ impl Compressor {
     }
 
     /// Overrides the ranking weights (tuning experiments only).
+    #[cfg(test)]
     pub(crate) fn with_weights(mut self, weights: Weights) -> Self {
         self.weights = weights;
         self
@@ -239,12 +240,12 @@ fn smooth(p: &Plan, scores: &mut [f64], window: usize) {
         return;
     }
     let orig = scores.to_vec();
-    for i in 0..scores.len() {
+    for (i, score) in scores.iter_mut().enumerate() {
         for d in 1..=window {
             let decay = 0.7f64.powi(d as i32);
             for j in [i.checked_sub(d), Some(i + d)].into_iter().flatten() {
                 if j < orig.len() && p.units[j].block == p.units[i].block {
-                    scores[i] = scores[i].max(orig[j] * decay);
+                    *score = score.max(orig[j] * decay);
                 }
             }
         }

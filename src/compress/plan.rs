@@ -119,8 +119,8 @@ pub(crate) fn plan(req: &ChatRequest, ctx: &PlanCtx<'_>) -> Plan {
             &ctx.settings.summary,
         );
     }
-    for i in 0..last_user {
-        if pinned[i] || matches!(p.msgs[i], MsgPlan::Summarised) {
+    for (i, &is_pinned) in pinned.iter().enumerate().take(last_user) {
+        if is_pinned || matches!(p.msgs[i], MsgPlan::Summarised) {
             continue;
         }
         if let Some(g) = groups.iter().find(|g| g.first() == Some(&i)) {
@@ -322,10 +322,8 @@ fn merge_short(text: &str, sents: &[Range<usize>], min_words: usize) -> Vec<Rang
             _ => out.push(start..r.end),
         }
     }
-    if let Some(start) = carry {
-        if let Some(last) = sents.last() {
-            out.push(start..last.end);
-        }
+    if let (Some(start), Some(last)) = (carry, sents.last()) {
+        out.push(start..last.end);
     }
     out
 }

@@ -72,10 +72,9 @@ pub(crate) fn index_scores(
     for (score, addr) in top {
         let seg = searcher.segment_reader(addr.segment_ord);
         let col = seg.fast_fields().u64("unit").map_err(index_err)?;
-        if let Some(i) = col.first(addr.doc_id).and_then(|i| usize::try_from(i).ok()) {
-            if let Some(s) = scores.get_mut(i) {
-                *s = f64::from(score);
-            }
+        let unit = col.first(addr.doc_id).and_then(|i| usize::try_from(i).ok());
+        if let Some(s) = unit.and_then(|i| scores.get_mut(i)) {
+            *s = f64::from(score);
         }
     }
     Ok(scores)

@@ -195,13 +195,11 @@ fn split_paragraphs(ctx: &str, base: usize) -> Layout {
     let paras = paragraphs(ctx);
     let mut head = base..base;
     let mut rest = paras.as_slice();
-    if paras.len() > 2 {
-        if let Some(first) = paras.first() {
-            if word_count(&ctx[first.clone()]) <= MAX_HEAD_WORDS {
-                head = base + first.start..base + first.end;
-                rest = &paras[1..];
-            }
-        }
+    if let (true, Some(first)) = (paras.len() > 2, paras.first())
+        && word_count(&ctx[first.clone()]) <= MAX_HEAD_WORDS
+    {
+        head = base + first.start..base + first.end;
+        rest = &paras[1..];
     }
     let blocks = rest
         .iter()
@@ -209,7 +207,7 @@ fn split_paragraphs(ctx: &str, base: usize) -> Layout {
             label: None,
             title: None,
             sentences: if ctx[p.clone()].trim_start().starts_with("```") {
-                vec![base + p.start..base + p.end]
+                std::iter::once(base + p.start..base + p.end).collect()
             } else {
                 sentences(ctx, p.clone(), base)
             },
