@@ -12,7 +12,7 @@ use super::key::CacheKey;
 struct EntryTtl;
 
 // moka's `Expiry` trait names `std::time::Instant` in its signature; the value is unused.
-#[allow(clippy::disallowed_types, reason = "signature of moka's Expiry trait")]
+#[expect(clippy::disallowed_types, reason = "signature of moka's Expiry trait")]
 impl Expiry<CacheKey, MemEntry> for EntryTtl {
     fn expire_after_create(
         &self,
