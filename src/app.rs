@@ -17,6 +17,9 @@ use crate::ledger::RecordBody;
 use crate::metrics::Metrics;
 use crate::proxy::{Pipeline, PipelineParts, router};
 
+/// History summaries kept in memory (each a few hundred bytes).
+const SUMMARY_ENTRIES: u64 = 10_000;
+
 /// How to start the gateway (command-line overrides of the config file).
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -58,7 +61,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     if let Some(d) = opts.data_dir {
         gw.data.dir = d;
     }
-    let snapshot = config::load_snapshot(&gw, &base, 1)
+    let summaries: Arc<dyn crate::compress::SummaryStore> =
+        Arc::new(crate::compress::MokaSummaryStore::new(SUMMARY_ENTRIES));
+    let snapshot = config::load_snapshot(&gw, &base, 1, &summaries)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     // Load the BPE tables now rather than on the first request.
     for enc in [
@@ -86,6 +91,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let reloader = config::spawn_reloader(
         Arc::clone(&config),
         opts.config.clone(),
+        Arc::clone(&summaries),
         Arc::clone(&metrics),
         stop.clone(),
     );
@@ -96,6 +102,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         server: gw.server.clone(),
         budget: budget_store,
         cache,
+        summaries,
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
     let listener = TcpListener::bind(gw.server.listen)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::schema::{DEFAULT_GATEWAY, GatewaySettings, ModelKind, RoutesFile};
 use super::{ModelEntry, Snapshot};
 use crate::budget::{BudgetConfig, KeyRing, WorkflowSettings};
+use crate::compress::{Compressor, SummaryStore};
 use crate::pricing::PriceTable;
 use crate::types::ModelId;
 use crate::upstream::Providers;
@@ -94,6 +95,7 @@ pub fn load_snapshot(
     gw: &GatewaySettings,
     base: &Path,
     generation: u64,
+    summaries: &Arc<dyn SummaryStore>,
 ) -> Result<Snapshot, ConfigErrors> {
     let mut errors = Vec::new();
     let pricing_dir = resolve(base, &gw.pricing_dir);
@@ -132,21 +134,28 @@ pub fn load_snapshot(
     let budget = build_budget(gw, &routes, &mut errors);
     let cache_policy = build_cache_policy(gw, &routes, &mut errors);
     let routing_version = routes_hash(&routes_dir);
-    match (providers, budget, cache_policy) {
-        (Some(providers), Some(budget), Some(cache_policy)) if errors.is_empty() => Ok(Snapshot {
-            cache_policy,
-            routing_version,
-            keys: Arc::new(KeyRing::from_env(&budget)),
-            budget: Arc::new(budget),
-            generation,
-            prices,
-            models,
-            providers: Arc::new(providers),
-            watched: [routes_dir, pricing_dir]
-                .into_iter()
-                .filter(|p| p.exists())
-                .collect(),
-        }),
+    let (compressors, default_compressor) = build_compressors(gw, &routes, summaries, &mut errors);
+    match (providers, budget, cache_policy, default_compressor) {
+        (Some(providers), Some(budget), Some(cache_policy), Some(default_compressor))
+            if errors.is_empty() =>
+        {
+            Ok(Snapshot {
+                compressors,
+                default_compressor,
+                cache_policy,
+                routing_version,
+                keys: Arc::new(KeyRing::from_env(&budget)),
+                budget: Arc::new(budget),
+                generation,
+                prices,
+                models,
+                providers: Arc::new(providers),
+                watched: [routes_dir, pricing_dir]
+                    .into_iter()
+                    .filter(|p| p.exists())
+                    .collect(),
+            })
+        }
         _ => Err(ConfigErrors(errors)),
     }
 }
@@ -207,6 +216,35 @@ fn build_cache_policy(
     crate::cache::Policy::try_new(settings)
         .map_err(|e| errors.push(err("cache", None, e.to_string())))
         .ok()
+}
+
+type Compressors = (BTreeMap<String, Arc<Compressor>>, Option<Arc<Compressor>>);
+
+/// One compressor per workflow with a `compress` table, plus the gateway default.
+fn build_compressors(
+    gw: &GatewaySettings,
+    routes: &[(String, RoutesFile)],
+    store: &Arc<dyn SummaryStore>,
+    errors: &mut Vec<ConfigError>,
+) -> Compressors {
+    let mut build = |file: &str, key: String, s: &crate::compress::Settings| {
+        Compressor::try_new(s.clone(), Arc::clone(store))
+            .map(Arc::new)
+            .map_err(|e| errors.push(err(file, Some(key), e.to_string())))
+            .ok()
+    };
+    let default = build("gateway", "compress".into(), &gw.compress);
+    let mut out = BTreeMap::new();
+    for (file, r) in routes {
+        for (name, w) in &r.workflow {
+            if let Some(s) = &w.compress
+                && let Some(c) = build(file, format!("workflow.{name}.compress"), s)
+            {
+                out.insert(name.clone(), c);
+            }
+        }
+    }
+    (out, default)
 }
 
 /// sha256 over the routes folder's files (names and bytes), as the routing version.

@@ -56,6 +56,10 @@ pub struct Snapshot {
     pub cache_policy: crate::cache::Policy,
     /// Hash of the routing tables; part of cache keys so a routing change splits entries.
     pub routing_version: String,
+    /// Compressors by workflow; `default_compressor` for the rest.
+    pub compressors: BTreeMap<String, Arc<crate::compress::Compressor>>,
+    /// The gateway-wide compressor.
+    pub default_compressor: Arc<crate::compress::Compressor>,
 }
 
 impl Snapshot {
@@ -71,12 +75,25 @@ impl Snapshot {
             keys: Arc::new(KeyRing::new(&empty_budget(), None)),
             cache_policy: off_policy(),
             routing_version: String::new(),
+            compressors: BTreeMap::new(),
+            default_compressor: off_compressor(),
         }
     }
 
     /// The catalogue entry of a model.
     pub fn model(&self, id: &str) -> Option<&ModelEntry> {
         self.models.get(&ModelId::new(id))
+    }
+
+    /// The compressor of a workflow.
+    pub fn compressor_for(
+        &self,
+        wf: &crate::types::WorkflowId,
+    ) -> Arc<crate::compress::Compressor> {
+        self.compressors
+            .get(wf.as_str())
+            .cloned()
+            .unwrap_or_else(|| Arc::clone(&self.default_compressor))
     }
 
     /// The provider client serving a model.
@@ -118,4 +135,17 @@ fn off_policy() -> crate::cache::Policy {
         ..crate::cache::Settings::default()
     })
     .expect("cache-off settings validate")
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "default compression settings always validate"
+)]
+fn off_compressor() -> Arc<crate::compress::Compressor> {
+    let settings = crate::compress::Settings {
+        mode: crate::compress::Mode::Off,
+        ..crate::compress::Settings::default()
+    };
+    let store = Arc::new(crate::compress::MokaSummaryStore::new(1));
+    Arc::new(crate::compress::Compressor::try_new(settings, store).expect("off settings validate"))
 }

@@ -39,6 +39,9 @@ pub struct GatewaySettings {
     /// The response cache (per-workflow policies may also come from routes files).
     #[serde(default)]
     pub cache: crate::cache::Settings,
+    /// Context compression for workflows without their own `compress` table.
+    #[serde(default)]
+    pub compress: crate::compress::Settings,
     /// Upstream providers.
     #[serde(default)]
     pub providers: Vec<ProviderSettings>,
@@ -173,4 +176,7 @@ pub(crate) struct WorkflowFile {
     /// Cache policy.
     #[serde(default)]
     pub cache: Option<crate::cache::WorkflowCachePolicy>,
+    /// Context compression.
+    #[serde(default)]
+    pub compress: Option<crate::compress::Settings>,
 }

@@ -3,6 +3,7 @@
 
 mod body;
 mod cache_stage;
+mod compress_stage;
 mod ctx;
 mod embeddings;
 mod envelope;

@@ -52,6 +52,8 @@ pub struct PipelineParts {
     pub budget: Arc<dyn crate::budget::BudgetStore>,
     /// The response cache (none when `cache.mode = "off"`).
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// History summaries, by content hash (each prefix is summarised once).
+    pub summaries: Arc<dyn crate::compress::SummaryStore>,
 }
 
 /// The orchestrator of the stages above.
@@ -186,6 +188,8 @@ impl Pipeline {
         if let Some(hit) = self.cache_lookup(ctx, headers, &req, &plan).await {
             return Ok(hit);
         }
+        // 5. compress
+        self.compress(ctx, headers, &mut req).await?;
         // 3. reserve the worst case against every envelope
         if let Some(envelope) = ctx.envelope.clone() {
             let cap = Self::cap_output(&envelope, &mut req);
@@ -352,6 +356,7 @@ impl Pipeline {
         ctx.record.model = Some(model.id.clone());
         ctx.record.provider = Some(model.provider.clone());
         ctx.record.tokens = tokens;
+        self.price_compression(ctx, model);
         ctx.record.usage_source = *source;
         ctx.record.cost_micros = cost;
         if let Some(last) = ctx.attempts.last_mut() {
@@ -577,6 +582,14 @@ pub(crate) fn purser_headers(resp: &mut Response, ctx: &RequestCtx, route: Optio
     );
     set_header(resp, "x-purser-workflow", ctx.record.workflow.as_str());
     super::cache_stage::cache_headers(resp, ctx);
+    if let Some(c) = &ctx.record.compression {
+        set_header(
+            resp,
+            "x-purser-tokens-before",
+            &c.tokens_before.0.to_string(),
+        );
+        set_header(resp, "x-purser-tokens-after", &c.tokens_after.0.to_string());
+    }
 }
 
 pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
