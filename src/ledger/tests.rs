@@ -112,3 +112,22 @@ fn none_fields_are_omitted_from_the_line() {
     );
     assert!(!enc.canonical.contains("failure_kind"));
 }
+
+#[test]
+fn float_that_needs_exact_parsing_still_verifies() {
+    // Found by the round-trip proptest: without serde_json's `float_roundtrip` feature this
+    // value parses back one ULP off, so the verifier's re-serialization changed the hash.
+    let body = RecordBody::Request(RequestRecord {
+        latency_ms: 991_511_680.423_435_1,
+        ..RequestRecord::new("r", WorkflowId("w".into()), ModelId::new("m"))
+    });
+    let enc = encoded(&body);
+    let ts = "2026-01-02T03:04:05.000001Z";
+    let hash = chain::chain_hash(
+        GENESIS_HASH,
+        enc.canonical_line(1, ts, GENESIS_HASH).as_bytes(),
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(&enc.line(1, ts, GENESIS_HASH, &hash)).unwrap();
+    assert_eq!(chain::recompute_hash(value).unwrap(), Some(hash));
+}
