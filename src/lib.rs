@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod pricing;
 pub mod proxy;
+pub mod report;
 pub mod router;
 pub mod tokenizer;
 pub mod types;
