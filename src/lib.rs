@@ -6,6 +6,7 @@
 //! `types` → `api` → `tokenizer` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
 //! → {`budget`, `router`} → `config` → `proxy` → `app` → `main`.
 
+pub mod alert;
 pub mod api;
 pub mod app;
 pub mod budget;
