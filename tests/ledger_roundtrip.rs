@@ -1,5 +1,10 @@
 //! Property: every body appended comes back identical, in order, with a valid chain.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns; a panic there is a test failure"
+)]
 
+#[cfg(test)]
 mod ledger_support;
 
 use ledger_support::{TempLedger, record_body};

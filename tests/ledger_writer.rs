@@ -1,5 +1,10 @@
 //! The writer: crash recovery, reopen, concurrency, shutdown draining, fsync policies, locking.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns; a panic there is a test failure"
+)]
 
+#[cfg(test)]
 mod ledger_support;
 
 use std::collections::HashSet;
@@ -23,7 +28,7 @@ fn request_ids(t: &TempLedger) -> Vec<String> {
         .unwrap()
         .map(|r| match r.unwrap().body {
             RecordBody::Request(r) => r.request_id,
-            other => panic!("unexpected body {other:?}"),
+            other => format!("unexpected body kind {:?}", other.kind()),
         })
         .collect()
 }
@@ -241,4 +246,28 @@ async fn reader_flags_a_torn_last_line_without_failing_earlier_records() {
     assert_eq!(items.len(), 3);
     assert!(items[..2].iter().all(Result::is_ok));
     assert!(matches!(items[2], Err(Error::TruncatedLine { line: 3 })));
+}
+
+#[tokio::test]
+async fn request_bodies_are_not_stored_when_store_bodies_is_off() {
+    let t = TempLedger::new();
+    let settings = Settings {
+        store_bodies: purser::ledger::StoreBodies::Off,
+        ..t.settings(FsyncPolicy::Off)
+    };
+    let (h, task) = Ledger::open(&settings, t.dir.path()).unwrap();
+    let mut body = sample_request(1);
+    if let RecordBody::Request(r) = &mut body {
+        r.body = Some(serde_json::json!({"messages": "redacted text"}));
+    }
+    h.append(&body).await.unwrap();
+    drop(h);
+    task.wait().await.unwrap();
+    assert!(
+        !std::fs::read_to_string(&t.path)
+            .unwrap()
+            .contains("redacted text")
+    );
+    let rec = read_records(&t.path).unwrap().next().unwrap().unwrap();
+    assert!(matches!(rec.body, RecordBody::Request(r) if r.body.is_none()));
 }
