@@ -1,5 +1,9 @@
 //! Webhook delivery against a local axum receiver on 127.0.0.1:0: retries on 5xx, no retry on
 //! 4xx, de-duplication, body formats, ledger records and the alert counter.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

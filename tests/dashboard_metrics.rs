@@ -12,6 +12,10 @@
 //!   not a failure) and "not exported at all" (failure). It depends on `purser::app::start`
 //!   and `tests/common/mod.rs`, which live on the integrator's branch: until both are merged
 //!   the module is compiled out with `#[cfg(any())]`; remove that line when they are.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

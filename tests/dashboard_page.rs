@@ -8,6 +8,10 @@
 //!   written by the real writer, then runs `.ci/checks/dashboard_page.py` (headless Chromium):
 //!   no console messages, every figure equal to the API. Skips with a message when chromium
 //!   or python3 is not installed (`apt-get install -y chromium`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

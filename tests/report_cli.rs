@@ -1,4 +1,8 @@
 //! `purser report` and the report JSON against a ledger written by the real ledger writer.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failed unwrap is a failed test"
+)]
 
 use chrono::{Datelike, Utc};
 use purser::ledger::{

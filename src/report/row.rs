@@ -242,7 +242,7 @@ impl RowAcc {
         }
     }
 
-    pub(crate) fn to_row(&self, key: &str) -> ReportRow {
+    pub(crate) fn to_row(self, key: &str) -> ReportRow {
         let total_saved = self
             .routing_saved
             .saturating_add(self.cache_saved)
