@@ -63,42 +63,73 @@ pub fn spawn_forecaster(parts: ForecasterParts) -> JoinHandle<()> {
 async fn run_once(parts: &ForecasterParts) -> Result<(), Error> {
     let path = parts.ledger_path.clone();
     let confidence = parts.confidence;
-    let computed = tokio::task::spawn_blocking(move || forecast_ledger(&path, confidence))
-        .await
-        .map_err(|e| Error::Task {
-            detail: e.to_string(),
-        })??;
-    let (month, forecasts) = computed;
+    let (month, forecasts) =
+        tokio::task::spawn_blocking(move || forecast_ledger(&path, Utc::now(), confidence))
+            .await
+            .map_err(|e| Error::Task {
+                detail: e.to_string(),
+            })??;
     let budgets = (parts.budgets)();
+    publish_forecasts(
+        &month,
+        &forecasts,
+        &budgets,
+        &parts.notifier,
+        &parts.metrics,
+    );
+    Ok(())
+}
+
+/// Sets `purser_budget_forecast_month_end_usd{workflow, bound}` for every forecast and queues a
+/// `forecast_overrun` alert for each workflow whose lower bound exceeds its monthly budget.
+/// Returns how many alerts were queued.
+pub fn publish_forecasts(
+    month: &str,
+    forecasts: &[(WorkflowId, Forecast)],
+    budgets: &BTreeMap<WorkflowId, MicroUsd>,
+    notifier: &Notifier,
+    metrics: &Metrics,
+) -> usize {
+    let mut raised = 0;
     for (workflow, f) in forecasts {
-        let label = parts.metrics.workflows.label(workflow.as_str());
+        let label = metrics.workflows.label(workflow.as_str());
         for (bound, v) in [
             (ForecastBound::Lower, f.lower_usd),
             (ForecastBound::Point, f.point_usd),
             (ForecastBound::Upper, f.upper_usd),
         ] {
-            parts
-                .metrics
+            metrics
                 .budget_forecast_usd
                 .with_label_values(&[label.as_str(), bound.as_str()])
                 .set(usd(v.0));
         }
-        if let Some(limit) = budgets.get(&workflow)
+        if let Some(limit) = budgets.get(workflow)
             && f.lower_usd > *limit
         {
-            let alert = Alert::forecast_overrun(workflow, &month, &f, *limit);
-            if let Err(e) = parts.notifier.notify(alert) {
-                tracing::warn!(error = %e, "forecast alert not queued");
+            let alert = Alert::forecast_overrun(workflow.clone(), month, f, *limit);
+            match notifier.notify(alert) {
+                Ok(()) => raised += 1,
+                Err(e) => tracing::warn!(error = %e, "forecast alert not queued"),
             }
         }
     }
-    Ok(())
+    raised
 }
 
-type MonthForecasts = (String, Vec<(WorkflowId, Forecast)>);
+/// A month (`YYYY-MM`) and the forecast of every workflow with spend in it.
+pub type MonthForecasts = (String, Vec<(WorkflowId, Forecast)>);
 
-/// Reads the ledger and forecasts every workflow with spend this month (blocking).
-fn forecast_ledger(path: &std::path::Path, confidence: f64) -> Result<MonthForecasts, Error> {
+/// Reads the ledger at `path` and forecasts every workflow with spend in the month of `as_of`
+/// (blocking file I/O: use `spawn_blocking` from async code). A missing file gives no forecasts.
+/// Workflows with fewer than 3 complete hours of history get none.
+///
+/// # Errors
+/// [`Error::Ledger`] when the file cannot be read or a line cannot be decoded.
+pub fn forecast_ledger(
+    path: &std::path::Path,
+    as_of: chrono::DateTime<Utc>,
+    confidence: f64,
+) -> Result<MonthForecasts, Error> {
     if !path.exists() {
         return Ok((String::new(), Vec::new()));
     }
@@ -112,7 +143,7 @@ fn forecast_ledger(path: &std::path::Path, confidence: f64) -> Result<MonthForec
             None
         }
     });
-    let (month, series) = month_spend_series(ok, Utc::now());
+    let (month, series) = month_spend_series(ok, as_of);
     if let Some(source) = failure {
         return Err(Error::Ledger { source });
     }

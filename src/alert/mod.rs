@@ -20,7 +20,10 @@ mod notifier;
 mod settings;
 
 pub use forecast::{Forecast, SpendSeries, forecast_month_end, month_spend_series};
-pub use forecaster::{BudgetSource, ForecasterParts, spawn_forecaster};
+pub use forecaster::{
+    BudgetSource, ForecasterParts, MonthForecasts, forecast_ledger, publish_forecasts,
+    spawn_forecaster,
+};
 pub use kind::{Alert, AlertKind};
 pub use notifier::{DeliveryStats, Notifier, NotifierParts, NotifierTask};
 pub use settings::{Settings, WebhookFormat, WebhookSettings, WebhookUrl};

@@ -10,7 +10,7 @@
 //! "as of" time is a query field), or know how the gateway serves HTTP (the integrator maps
 //! [`Error`] to status codes).
 //!
-//! Uses `types` and `ledger` (record types and the reader).
+//! Uses `types`, `metrics` (the cost-per-task gauge) and `ledger` (record types and the reader).
 
 use std::path::PathBuf;
 
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod cli;
 mod cogs;
+mod gauges;
 pub mod http;
 mod query;
 mod render;
@@ -25,6 +26,7 @@ mod row;
 mod tasks;
 
 pub use cogs::{CogsFormat, CogsLine, CogsStatement};
+pub use gauges::publish_cost_per_task;
 pub use query::{GroupBy, ReportQuery};
 pub use row::{CostReport, ReportRow, Savings};
 

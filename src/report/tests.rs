@@ -271,6 +271,22 @@ fn per_task_rounds_half_up_to_the_micro() {
 }
 
 #[test]
+fn cost_per_task_gauge_matches_the_report() {
+    let m = crate::metrics::Metrics::try_new(&["support".into()]).unwrap();
+    let report = CostReport::from_records(sample(), &ReportQuery::default());
+    assert_eq!(publish_cost_per_task(&report, &m), 1);
+    assert!(
+        m.render()
+            .contains("purser_cost_per_completed_task_usd{workflow=\"support\"} 0.021235")
+    );
+    let by_model = ReportQuery::parse_query("group_by=model").unwrap();
+    assert_eq!(
+        publish_cost_per_task(&CostReport::from_records(sample(), &by_model), &m),
+        0
+    );
+}
+
+#[test]
 fn csv_has_header_rows_and_total() {
     let report = CostReport::from_records(sample(), &ReportQuery::default());
     let mut out = Vec::new();
