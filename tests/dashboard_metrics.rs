@@ -5,13 +5,11 @@
 //! - `dashboard_metrics_are_registered`: against the registry of `purser::metrics::Metrics`,
 //!   with one child of every metric family touched (the prometheus crate emits no `# HELP`
 //!   line for a vec metric without children, so an untouched registry would prove nothing).
-//! - `dashboard_metrics_exist_in_live_metrics` (module `live`): starts the real gateway on
+//! - `dashboard_metrics_exist_in_live_metrics`: starts the real gateway on
 //!   127.0.0.1:0 through the integration harness `tests/common/mod.rs` (`Gateway`,
 //!   `FakeUpstream`), sends traffic, scrapes `/metrics` and parses its `# HELP` lines.
 //!   Names still missing are split into "registered but no traffic reached them" (printed,
-//!   not a failure) and "not exported at all" (failure). It depends on `purser::app::start`
-//!   and `tests/common/mod.rs`, which live on the integrator's branch: until both are merged
-//!   the module is compiled out with `#[cfg(any())]`; remove that line when they are.
+//!   not a failure) and "not exported at all" (failure).
 #![expect(
     clippy::unwrap_used,
     reason = "test helpers: a failed unwrap is a failed test"
@@ -149,17 +147,12 @@ fn extraction_strips_histogram_suffixes_and_reads_help_lines() {
     );
 }
 
-// Compiled out until `purser::app::start` and tests/common/mod.rs are merged (remove both
-// attributes then; rustfmt would otherwise look for the missing tests/common/mod.rs).
-#[cfg(any())]
-#[rustfmt::skip]
+mod common;
+
 mod live {
     use super::*;
 
-    #[path = "../common/mod.rs"]
-    mod common;
-
-    use common::{Behavior, FakeUpstream, Gateway, chat_body};
+    use crate::common::{Behavior, FakeUpstream, Gateway, chat_body};
     use serde_json::json;
 
     #[tokio::test]
@@ -173,7 +166,9 @@ mod live {
             ("gpt-4o", "Explain a monad"),
             ("fake-primary", "via the fake upstream"),
         ] {
-            let r = gw.post("/v1/chat/completions", chat_body(model, text)).await;
+            let r = gw
+                .post("/v1/chat/completions", chat_body(model, text))
+                .await;
             assert!(r.status().is_success(), "{model}: {}", r.status());
         }
         let mut stream = chat_body("gpt-4o-mini", "stream please");
@@ -195,7 +190,10 @@ mod live {
             .filter(|n| !live.contains(n))
             .partition(|n| registry.contains(n));
         println!("dashboard metrics registered but not reached by this traffic: {untouched:?}");
-        assert!(absent.is_empty(), "dashboards use metrics the gateway never exports: {absent:?}");
+        assert!(
+            absent.is_empty(),
+            "dashboards use metrics the gateway never exports: {absent:?}"
+        );
         assert!(live.contains("purser_requests_total"), "{text}");
         assert!(live.contains("purser_cost_usd_micros_total"), "{text}");
     }
