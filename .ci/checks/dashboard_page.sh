@@ -49,11 +49,13 @@ if [ -z "${PURSER_URL:-}" ]; then
     done
   done
   # The report reads the ledger file: give the writer's group commit a moment to flush.
+  curl -fsS "$PURSER_URL/v1/reports/cost" >/dev/null || fail "GET /v1/reports/cost failed (is it wired?)"
   for _ in $(seq 1 50); do
     n="$(curl -fsS "$PURSER_URL/v1/reports/cost" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"]["requests"])')"
     [ "$n" -ge 6 ] && break
     sleep 0.1
   done
+  [ "$n" -ge 6 ] || fail "the report shows $n requests after sending 6"
 fi
 
 curl -fsS "$PURSER_URL/dashboard" -o "$tmp/page.html" || fail "GET /dashboard failed (is it wired?)"
