@@ -121,3 +121,34 @@ fn missing_ledger_gives_an_empty_report_for_http_and_an_error_for_cli() {
     let err = run_report(&args(path, CogsFormat::Json), &mut Vec::new()).unwrap_err();
     assert!(matches!(err, Error::Ledger { .. }));
 }
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+#[test]
+fn report_args_parse_from_the_command_line() {
+    use clap::Parser;
+    let cli = Cli::try_parse_from([
+        "purser",
+        "--ledger",
+        "l.jsonl",
+        "--month",
+        "2026-11",
+        "--format",
+        "csv",
+        "--workflow",
+        "support",
+        "--budget",
+        "support=100",
+        "--budget",
+        "etl=5.5",
+    ])
+    .unwrap();
+    assert_eq!(cli.report.format, CogsFormat::Csv);
+    assert_eq!(cli.report.budgets.len(), 2);
+    assert_eq!(cli.report.abandon_after, "30m");
+    assert!(Cli::try_parse_from(["purser", "--ledger", "l", "--format", "xml"]).is_err());
+}

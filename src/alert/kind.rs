@@ -51,6 +51,32 @@ pub struct Alert {
     pub message: String,
 }
 
+/// Thresholds (percent of `limit`) that spend crossed going from `before` to `after`, in
+/// ascending order: call after each budget commit and raise
+/// [`Alert::threshold_crossed`] for each. A zero or negative limit crosses nothing.
+pub fn crossed_thresholds(
+    before: MicroUsd,
+    after: MicroUsd,
+    limit: MicroUsd,
+    thresholds_pct: &[u32],
+) -> Vec<u32> {
+    if limit.0 <= 0 {
+        return Vec::new();
+    }
+    // spend >= pct% of limit  <=>  spend * 100 >= pct * limit (exact in i128).
+    let reached = |spend: MicroUsd, pct: u32| {
+        i128::from(spend.0) * 100 >= i128::from(pct) * i128::from(limit.0)
+    };
+    let mut out: Vec<u32> = thresholds_pct
+        .iter()
+        .copied()
+        .filter(|&p| !reached(before, p) && reached(after, p))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 // --- AlertKind ---
 
 impl AlertKind {

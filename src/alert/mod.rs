@@ -24,7 +24,7 @@ pub use forecaster::{
     BudgetSource, ForecasterParts, MonthForecasts, forecast_ledger, publish_forecasts,
     spawn_forecaster,
 };
-pub use kind::{Alert, AlertKind};
+pub use kind::{Alert, AlertKind, crossed_thresholds};
 pub use notifier::{DeliveryStats, Notifier, NotifierParts, NotifierTask};
 pub use settings::{Settings, WebhookFormat, WebhookSettings, WebhookUrl};
 

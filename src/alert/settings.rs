@@ -14,6 +14,7 @@
 //! backoff_max = "5s"          # retry delay cap
 //! timeout = "5s"              # per webhook request
 //! queue_capacity = 256        # alerts waiting for delivery before `notify` refuses
+//! budget_thresholds = [80, 100]  # percent of a budget window that raise threshold_crossed
 //! ```
 
 use std::fmt;
@@ -45,6 +46,9 @@ pub struct Settings {
     pub timeout: String,
     /// Bounded queue size.
     pub queue_capacity: usize,
+    /// Percentages of a budget window that raise `threshold_crossed` (see
+    /// [`crossed_thresholds`](super::crossed_thresholds)).
+    pub budget_thresholds: Vec<u32>,
 }
 
 /// One webhook.
@@ -101,6 +105,7 @@ impl Default for Settings {
             backoff_max: "5s".to_owned(),
             timeout: "5s".to_owned(),
             queue_capacity: 256,
+            budget_thresholds: vec![80, 100],
         }
     }
 }
@@ -127,6 +132,12 @@ impl Settings {
             errors.push(invalid(
                 "forecast_confidence",
                 "must be in (0, 1)".to_owned(),
+            ));
+        }
+        if self.budget_thresholds.iter().any(|&p| p == 0 || p > 1000) {
+            errors.push(invalid(
+                "budget_thresholds",
+                "each must be a percentage in 1..=1000".to_owned(),
             ));
         }
         if self.queue_capacity == 0 {

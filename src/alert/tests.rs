@@ -189,3 +189,19 @@ forecast_interval = "5m"
         ["dedupe_window", "forecast_interval", "webhooks[0].url"]
     );
 }
+
+#[test]
+fn crossed_thresholds_fire_once_per_crossing() {
+    let limit = MicroUsd(10_000_000);
+    let t = [100, 80];
+    assert_eq!(
+        crossed_thresholds(MicroUsd(7_999_999), MicroUsd(8_000_000), limit, &t),
+        [80]
+    );
+    assert!(crossed_thresholds(MicroUsd(8_000_000), MicroUsd(9_000_000), limit, &t).is_empty());
+    assert_eq!(
+        crossed_thresholds(MicroUsd(0), MicroUsd(12_000_000), limit, &t),
+        [80, 100]
+    );
+    assert!(crossed_thresholds(MicroUsd(0), MicroUsd(5), MicroUsd(0), &t).is_empty());
+}
