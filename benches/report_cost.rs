@@ -3,7 +3,8 @@
 // `purser report` CLI and each forecaster run, excluding file I/O and JSON decoding.
 // Input: 100_000 synthetic request records over 30 days (8 workflows, 5 models, 20_000 tasks,
 // a task outcome for 80% of tasks, 20% cache hits, compression on 30%), generated in memory;
-// a 600-hour spend series for the forecast.
+// a 600-hour spend series for the forecast. `report_100k_records_from_file` also includes
+// reading and decoding the same records from a JSON Lines file (what `/v1/reports/cost` does).
 // Seed: SmallRng::seed_from_u64(42).
 #![expect(
     clippy::unwrap_used,
@@ -108,6 +109,17 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("report_100k_records_by_model", |b| {
         b.iter(|| CostReport::from_records(recs.iter().cloned(), &by_model))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.jsonl");
+    let mut text = String::new();
+    for r in &recs {
+        text.push_str(&serde_json::to_string(r).unwrap());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    c.bench_function("report_100k_records_from_file", |b| {
+        b.iter(|| CostReport::from_ledger(&path, &by_workflow).unwrap())
     });
     let mut rng = SmallRng::seed_from_u64(42);
     let series = SpendSeries {
