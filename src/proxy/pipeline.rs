@@ -281,11 +281,11 @@ impl Pipeline {
                 .observe(a.latency.as_secs_f64());
             if let crate::upstream::AttemptOutcome::Err { kind, status } = a.outcome {
                 rec.outcome = AttemptOutcome::Failed;
-                rec.failure_kind = Some(failure_label(kind).to_owned());
+                rec.failure_kind = Some(kind.as_str().to_owned());
                 rec.http_status = status;
                 metrics
                     .upstream_errors
-                    .with_label_values(&[&a.provider, failure_label(kind)])
+                    .with_label_values(&[&a.provider, kind.as_str()])
                     .inc();
             }
             if a.attempt > 1 {
@@ -533,18 +533,6 @@ pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
     }
 }
 
-pub(crate) fn failure_label(kind: FailureKind) -> &'static str {
-    match kind {
-        FailureKind::Connect => "connect",
-        FailureKind::Timeout => "timeout",
-        FailureKind::RateLimited => "rate_limited",
-        FailureKind::ServerError => "server_error",
-        FailureKind::ClientError => "client_error",
-        FailureKind::Protocol => "protocol",
-        FailureKind::StreamCut => "stream_cut",
-        FailureKind::CircuitOpen => "circuit_open",
-    }
-}
 
 fn outcome_label(o: RequestOutcome) -> &'static str {
     match o {
