@@ -533,7 +533,6 @@ pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
     }
 }
 
-
 fn outcome_label(o: RequestOutcome) -> &'static str {
     match o {
         RequestOutcome::Ok => "ok",
