@@ -6,6 +6,7 @@
 //! `types` → `api` → `tokenizer` → `pii` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
 //! → {`budget`, `router`} → `config` → `proxy` → `app` → `main`.
 
+pub mod alert;
 pub mod api;
 pub mod app;
 pub mod budget;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod pii;
 pub mod pricing;
 pub mod proxy;
+pub mod report;
 pub mod router;
 pub mod tokenizer;
 pub mod types;
