@@ -44,15 +44,15 @@ fn sentence(rng: &mut SmallRng) -> String {
 
 fn generated_prompt(rng: &mut SmallRng, tokens: u64) -> ChatRequest {
     let mut docs = String::new();
-    let mut n = 0;
-    while Encoding::O200kBase.count(&docs).0 < tokens {
+    let (mut n, mut counted) = (0, 0);
+    // Counted per document (the sum is within a few tokens of the whole, and linear).
+    while counted < tokens {
         n += 1;
         let title = WORDS[rng.random_range(0..30)];
         let body: Vec<String> = (0..7).map(|_| sentence(rng)).collect();
-        docs.push_str(&format!(
-            "Document [{n}](Title: {title}) {}\n",
-            body.join(" ")
-        ));
+        let doc = format!("Document [{n}](Title: {title}) {}\n", body.join(" "));
+        counted += Encoding::O200kBase.count(&doc).0;
+        docs.push_str(&doc);
     }
     let text = format!(
         "Answer the question using the search results.\n\n{docs}\nQuestion: when was the largest bridge built\nAnswer:"

@@ -78,7 +78,7 @@ fn tune_on_public_half() {
     let window = std::env::var("PURSER_COMPRESS_WINDOW")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(Settings::default().context_window);
     let env_usize = |k: &str, d: usize| {
         std::env::var(k)
             .ok()
@@ -95,7 +95,11 @@ fn tune_on_public_half() {
     };
     let c = Compressor::try_new(settings, std::sync::Arc::new(MokaSummaryStore::new(4)))
         .unwrap()
-        .with_weights(w);
+        .with_weights(w)
+        .with_ranker(match std::env::var("PURSER_COMPRESS_RANKER").as_deref() {
+            Ok("tantivy") => super::Ranker::TantivyIndex,
+            _ => super::Ranker::Bm25,
+        });
     if let Ok(r) = std::env::var("PURSER_COMPRESS_DUMP") {
         dump_failures(&c, &items, r.parse().unwrap());
         return;
