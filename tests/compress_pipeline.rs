@@ -358,3 +358,18 @@ proptest! {
         prop_assert_eq!(out.request.messages.last(), req.messages.last());
     }
 }
+
+#[test]
+fn precounted_compression_matches_counting_one() {
+    let req = request(vec![Message::text(
+        Role::User,
+        rag_prompt(20, "who built the railway"),
+    )]);
+    let c = compressor(settings());
+    let before = Encoding::for_model(&req.model).count_request(&req);
+    let a = c.compress(&req).unwrap();
+    let b = c.compress_with_count(&req, before).unwrap();
+    assert_eq!(a.request, b.request);
+    assert_eq!(a.tokens_before, b.tokens_before);
+    assert_eq!(a.outcome, Outcome::Compressed);
+}

@@ -105,6 +105,26 @@ impl Compressor {
         self.compress_counted(req, self.settings.target, before)
     }
 
+    /// Like [`Compressor::compress`], for a caller that already counted the request's input
+    /// tokens with `Encoding::for_model(&req.model).count_request(req)` (e.g. for a budget
+    /// reservation); skips the second count of the input, about a third of the time.
+    ///
+    /// # Errors
+    /// As [`Compressor::compress`].
+    pub fn compress_with_count(
+        &self,
+        req: &ChatRequest,
+        tokens_before: Tokens,
+    ) -> Result<Compressed, Error> {
+        if self.settings.mode == Mode::Off {
+            return Ok(unchanged(req, tokens_before, Outcome::Disabled));
+        }
+        if tokens_before.0 <= self.settings.threshold_tokens {
+            return Ok(unchanged(req, tokens_before, Outcome::BelowThreshold));
+        }
+        self.compress_counted(req, self.settings.target, tokens_before)
+    }
+
     /// Compresses `req` to `target` regardless of the threshold (mode `off` still disables).
     /// A ratio bounds whitespace words over all message contents (at most `before / ratio`;
     /// tokens shrink about as much but are not bounded exactly); `budget_tokens` bounds

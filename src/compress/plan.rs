@@ -85,7 +85,7 @@ pub(crate) struct PlanCtx<'a> {
     /// Compiled pin patterns.
     pub pins: &'a [Regex],
     /// Summary store.
-    pub store: &'a dyn super::summary::SummaryStore,
+    pub store: &'a dyn SummaryStore,
 }
 
 /// Plans a request. Messages with no user turn are all kept.
@@ -110,14 +110,7 @@ pub(crate) fn plan(req: &ChatRequest, ctx: &PlanCtx<'_>) -> Plan {
     }
     let groups = tool_groups(req, last_user, &pinned);
     if ctx.settings.mode == Mode::RetrievalAndSummary {
-        plan_summary(
-            &mut p,
-            req,
-            &pinned,
-            &groups,
-            ctx.store,
-            &ctx.settings.summary,
-        );
+        plan_summary(&mut p, req, &pinned, &groups, ctx);
     }
     for (i, &is_pinned) in pinned.iter().enumerate().take(last_user) {
         if is_pinned || matches!(p.msgs[i], MsgPlan::Summarised) {
@@ -206,9 +199,9 @@ fn plan_summary(
     req: &ChatRequest,
     pinned: &[bool],
     groups: &[Vec<usize>],
-    store: &dyn SummaryStore,
-    s: &super::settings::SummarySettings,
+    ctx: &PlanCtx<'_>,
 ) {
+    let (store, s) = (ctx.store, &ctx.settings.summary);
     let last_user = req
         .messages
         .iter()

@@ -263,24 +263,8 @@ pub(crate) struct RankInput<'a> {
 pub(crate) fn score_units(analyzer: &Analyzer, input: &RankInput<'_>, w: &Weights) -> Vec<f64> {
     let mut vocab = analyzer.vocab();
     let (query, pairs) = vocab.query_terms(input.query);
-    let unit_terms: Vec<Vec<u32>> = input
-        .units
-        .iter()
-        .map(|u| {
-            let mut v = Vec::new();
-            vocab.terms(u.text, &mut v);
-            v
-        })
-        .collect();
-    let title_terms: Vec<Vec<u32>> = input
-        .titles
-        .iter()
-        .map(|t| {
-            let mut v = Vec::new();
-            vocab.terms(t, &mut v);
-            v
-        })
-        .collect();
+    let unit_terms = analyse_all(&mut vocab, input.units.iter().map(|u| u.text));
+    let title_terms = analyse_all(&mut vocab, input.titles.iter().copied());
     let doc_terms = block_terms(input.units, &unit_terms, &title_terms);
     let sent_refs: Vec<&[u32]> = unit_terms.iter().map(Vec::as_slice).collect();
     let doc_refs: Vec<&[u32]> = doc_terms.iter().map(Vec::as_slice).collect();
@@ -320,6 +304,16 @@ pub(crate) fn score_units(analyzer: &Analyzer, input: &RankInput<'_>, w: &Weight
             let doc_phrase = doc_phrases.get(u.block).copied().unwrap_or(0.0);
             s += w.phrase * (unit_phrases[i].min(2.0) / 2.0 + doc_phrase.min(3.0) / 3.0);
             s
+        })
+        .collect()
+}
+
+fn analyse_all<'t>(vocab: &mut Vocab, texts: impl Iterator<Item = &'t str>) -> Vec<Vec<u32>> {
+    texts
+        .map(|t| {
+            let mut v = Vec::new();
+            vocab.terms(t, &mut v);
+            v
         })
         .collect()
 }

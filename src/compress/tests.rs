@@ -38,6 +38,36 @@ fn rag_prompt_splits_into_documents_and_question() {
     assert_eq!(b.sentences.len(), 2);
 }
 
+#[test]
+fn markdown_sections_are_blocks_and_trailing_paragraph_is_the_question() {
+    let body = "Some words that make this section long enough to matter here. ".repeat(6);
+    let t = format!(
+        "Intro line.\n\n# Alpha\n{body}\n\n# Beta\n{body}\n\n# Gamma\n{body}\n\nWhat does Beta say?"
+    );
+    let l = split_question(&t);
+    assert_eq!(l.blocks.len(), 3);
+    assert_eq!(&t[l.blocks[1].title.clone().unwrap()], "Beta");
+    assert_eq!(&t[l.tail.clone()], "What does Beta say?");
+}
+
+#[test]
+fn fenced_code_stays_one_unit() {
+    let filler =
+        "Plain prose sentence number one is here. Another plain sentence follows it. ".repeat(8);
+    let t = format!(
+        "{filler}\n\n```rust\nfn a() {{}}\n\nfn b() {{}}\n```\n\n{filler}\n\nWhy does b exist?"
+    );
+    let l = split_question(&t);
+    let code: Vec<&str> = l
+        .blocks
+        .iter()
+        .flat_map(|b| b.sentences.iter())
+        .map(|r| &t[r.clone()])
+        .filter(|s| s.contains("fn "))
+        .collect();
+    assert_eq!(code, vec!["```rust\nfn a() {}\n\nfn b() {}\n```"]);
+}
+
 /// Full-set tuning run: `PURSER_COMPRESS_WEIGHTS="sent,doc,title,coverage,cue,lead"`,
 /// `PURSER_COMPRESS_HALF=even|odd|all`, `PURSER_COMPRESS_WINDOW=n`.
 #[test]
@@ -78,7 +108,7 @@ fn tune_on_public_half() {
     let window = std::env::var("PURSER_COMPRESS_WINDOW")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(Settings::default().context_window);
     let env_usize = |k: &str, d: usize| {
         std::env::var(k)
             .ok()
@@ -95,7 +125,11 @@ fn tune_on_public_half() {
     };
     let c = Compressor::try_new(settings, std::sync::Arc::new(MokaSummaryStore::new(4)))
         .unwrap()
-        .with_weights(w);
+        .with_weights(w)
+        .with_ranker(match std::env::var("PURSER_COMPRESS_RANKER").as_deref() {
+            Ok("tantivy") => super::Ranker::TantivyIndex,
+            _ => super::Ranker::Bm25,
+        });
     if let Ok(r) = std::env::var("PURSER_COMPRESS_DUMP") {
         dump_failures(&c, &items, r.parse().unwrap());
         return;
