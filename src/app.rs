@@ -20,6 +20,21 @@ use crate::proxy::{Pipeline, PipelineParts, router};
 /// History summaries kept in memory (each a few hundred bytes).
 const SUMMARY_ENTRIES: u64 = 10_000;
 
+/// How long a cost report answer is reused while the ledger has not grown.
+const REPORT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Monthly limits of the configured workflows, read from the current snapshot each time.
+fn monthly_budgets(config: Arc<ConfigHandle>) -> crate::alert::BudgetSource {
+    Arc::new(move || {
+        let snap = config.snapshot();
+        snap.budget
+            .workflows
+            .iter()
+            .filter_map(|w| w.envelope.monthly.map(|m| (w.name.clone(), m)))
+            .collect()
+    })
+}
+
 /// How to start the gateway (command-line overrides of the config file).
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -95,6 +110,26 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Arc::clone(&metrics),
         stop.clone(),
     );
+    let ledger_path = gw.ledger.resolve_path(&gw.data.dir);
+    let (notifier, notifier_task) = crate::alert::Notifier::start(crate::alert::NotifierParts {
+        settings: gw.alerts.clone(),
+        ledger: Some(ledger.clone()),
+        metrics: Some(Arc::clone(&metrics)),
+        cancel: stop.clone(),
+    })
+    .context("starting alert delivery")?;
+    let forecaster = crate::alert::spawn_forecaster(crate::alert::ForecasterParts {
+        ledger_path: ledger_path.clone(),
+        budgets: monthly_budgets(Arc::clone(&config)),
+        interval: gw
+            .alerts
+            .forecast_interval()
+            .unwrap_or(std::time::Duration::from_secs(300)),
+        confidence: gw.alerts.forecast_confidence,
+        notifier: notifier.clone(),
+        metrics: Arc::clone(&metrics),
+        cancel: stop.clone(),
+    });
     let pipeline = Pipeline::new(PipelineParts {
         config,
         metrics,
@@ -103,6 +138,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         budget: budget_store,
         cache,
         summaries,
+        notifier,
+        ledger_path,
+        reports: Arc::new(crate::report::http::ReportCache::new(REPORT_CACHE_TTL)),
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
     let listener = TcpListener::bind(gw.server.listen)
@@ -126,6 +164,11 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         }
         reloader.abort();
         sweeper.abort();
+        // Alerts raised during the drain are written before the ledger closes.
+        let _ = forecaster.await;
+        if let Err(e) = notifier_task.wait().await {
+            tracing::warn!(error = %e, "alert delivery ended with an error");
+        }
         // Settlement tasks of streams that ended during the drain hold ledger handles; the
         // shutdown command is queued behind their records.
         ledger.shutdown().await.context("ledger shutdown")?;

@@ -4,7 +4,7 @@
 //!
 //! Module dependencies point one way (see `tests/architecture.rs`):
 //! `types` → `api` → `tokenizer` → `pii` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
-//! → {`budget`, `router`} → `config` → `proxy` → `app` → `main`.
+//! → {`budget`, `router`} → {`report`, `alert`} → `config` → `proxy` → `app` → `main`.
 
 pub mod alert;
 pub mod api;

@@ -26,6 +26,12 @@ enum Command {
     /// Virtual keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Monthly COGS statement per workflow from a ledger (table, CSV or JSON).
+    Report(purser::report::cli::ReportArgs),
+    /// Compress chat request bodies (JSON lines on stdin) and write them to stdout.
+    Compress(purser::compress::cli::CompressArgs),
+    /// Score the compressor on the multi-document QA set (ratio, answer and gold retention).
+    EvalCompress(purser::compress::cli::EvalCompressArgs),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +65,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(a) => serve(a),
+        Command::Report(a) => purser::report::cli::run_report(&a, &mut std::io::stdout().lock())
+            .map_err(anyhow::Error::from),
+        Command::Compress(a) => purser::compress::cli::run_compress(
+            &a,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        )
+        .map_err(anyhow::Error::from),
+        Command::EvalCompress(a) => {
+            purser::compress::cli::run_eval(&a, &mut std::io::stdout().lock())
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        }
         Command::Keys(KeysCommand::New(a)) => {
             purser::budget::cli::run_new_key(&a, &mut rand::rng(), &mut std::io::stdout().lock())
                 .map_err(anyhow::Error::from)

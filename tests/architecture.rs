@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["pricing", "ledger", "cache", "compress", "upstream"],
     &["budget", "router"],
+    &["report", "alert"],
     &["config"],
     &["proxy"],
     &["app"],

@@ -131,6 +131,12 @@ pub fn load_snapshot(
     }
     let routes_dir = resolve(base, &gw.routes_dir);
     let routes = read_routes(&routes_dir, &mut errors);
+    errors.extend(
+        gw.alerts
+            .validate()
+            .into_iter()
+            .map(|e| err("gateway", Some("alerts".into()), e.to_string())),
+    );
     let budget = build_budget(gw, &routes, &mut errors);
     let cache_policy = build_cache_policy(gw, &routes, &mut errors);
     let routing_version = routes_hash(&routes_dir);

@@ -42,6 +42,12 @@ pub struct GatewaySettings {
     /// Context compression for workflows without their own `compress` table.
     #[serde(default)]
     pub compress: crate::compress::Settings,
+    /// Cost reports.
+    #[serde(default)]
+    pub report: crate::report::Settings,
+    /// Alert delivery and the month-end forecast.
+    #[serde(default)]
+    pub alerts: crate::alert::Settings,
     /// Upstream providers.
     #[serde(default)]
     pub providers: Vec<ProviderSettings>,

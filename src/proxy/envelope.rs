@@ -10,13 +10,14 @@ use chrono::Utc;
 use super::ctx::{H_WORKFLOW, RequestCtx};
 use super::error::ProxyError;
 use super::pipeline::Pipeline;
+use crate::alert::Alert;
 use crate::api::ChatRequest;
 use crate::budget::{
     AuthError, Envelope, OnLimit, ReservationGuard, ReserveError, ReserveRequest, ThresholdCrossed,
     estimate_for_model,
 };
 use crate::config::ModelEntry;
-use crate::ledger::{AlertRecord, BudgetInfo, RecordBody};
+use crate::ledger::BudgetInfo;
 use crate::types::{MicroUsd, Tokens};
 
 /// Output tokens assumed for the worst case when neither the client nor the envelope caps them.
@@ -185,33 +186,27 @@ impl Pipeline {
         }
     }
 
-    /// Writes one alert record per newly crossed threshold and counts it.
+    /// Raises one alert per newly crossed threshold (the notifier writes the ledger record,
+    /// counts it and delivers it to the webhooks).
     pub(crate) async fn raise_thresholds(&self, crossed: Vec<ThresholdCrossed>) {
         for t in crossed {
-            let pct = f64::from(t.threshold_bps) / 100.0;
-            let wf = self.parts.metrics.workflows.label(t.workflow.as_str());
-            self.parts
-                .metrics
-                .alerts
-                .with_label_values(&[&wf, "threshold_crossed"])
-                .inc();
+            let pct = t.threshold_bps / 100;
             tracing::warn!(workflow = %t.workflow, limit = t.limit.as_str(), window = %t.window, pct, "budget threshold crossed");
-            let rec = AlertRecord {
-                workflow: t.workflow.clone(),
-                alert_kind: "threshold_crossed".into(),
-                threshold: pct,
-                value: crate::metrics::usd(t.exposure_micros),
-                message: format!(
-                    "{} budget of {} reached {pct}% (window {}; exposure ${} of ${})",
-                    t.limit.as_str(),
-                    t.workflow,
-                    t.window,
-                    MicroUsd(t.exposure_micros).to_usd_string(),
-                    MicroUsd(t.limit_micros).to_usd_string()
-                ),
-                delivered_to: Vec::new(),
-            };
-            self.append_record(RecordBody::Alert(rec)).await;
+            let alert = Alert::threshold_crossed(
+                t.workflow.clone(),
+                &format!("{} {}", t.limit.as_str(), t.window),
+                pct,
+                MicroUsd(t.exposure_micros),
+                MicroUsd(t.limit_micros),
+            );
+            self.raise(alert);
+        }
+    }
+
+    /// Hands an alert to the notifier; a full queue is logged, never blocks a request.
+    pub(crate) fn raise(&self, alert: Alert) {
+        if let Err(e) = self.parts.notifier.notify(alert) {
+            tracing::warn!(error = %e, "alert dropped");
         }
     }
 }

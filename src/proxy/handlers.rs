@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +28,11 @@ pub fn router(pipeline: Pipeline) -> Router {
             "/v1/tasks/{id}/outcome",
             post(task_outcome).fallback(method_not_allowed),
         )
+        .route(
+            "/v1/reports/cost",
+            get(cost_report).fallback(method_not_allowed),
+        )
+        .route("/dashboard", get(super::reports::dashboard))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -50,6 +55,14 @@ async fn task_outcome(
     body: Body,
 ) -> Response {
     p.task_outcome(id, headers, body).await
+}
+
+async fn cost_report(
+    State(p): State<Pipeline>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    p.cost_report(headers, q).await
 }
 
 async fn models(State(p): State<Pipeline>) -> Response {

@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 mod handlers;
 mod pipeline;
+mod reports;
 mod sse;
 mod stream;
 mod tasks;

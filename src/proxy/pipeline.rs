@@ -54,6 +54,12 @@ pub struct PipelineParts {
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
     /// History summaries, by content hash (each prefix is summarised once).
     pub summaries: Arc<dyn crate::compress::SummaryStore>,
+    /// Alert delivery (webhooks, ledger, metrics).
+    pub notifier: crate::alert::Notifier,
+    /// Where the ledger file is (reports read it).
+    pub ledger_path: std::path::PathBuf,
+    /// Cached cost reports for the polled report endpoint.
+    pub reports: Arc<crate::report::http::ReportCache>,
 }
 
 /// The orchestrator of the stages above.
