@@ -50,9 +50,17 @@ fn cross_validated_apgr_beats_random_on_shared_slice() {
 #[test]
 fn same_data_gives_same_artifact_bytes() {
     let prompts = [
-        ("Compute the integral of x^2 from 0 to 3 and explain each step.", 0.0, 1.0),
+        (
+            "Compute the integral of x^2 from 0 to 3 and explain each step.",
+            0.0,
+            1.0,
+        ),
         ("Write a short poem about spring.", 1.0, 1.0),
-        ("If 3 workers build 2 walls in 5 days, how many days for 6 walls?", 0.0, 1.0),
+        (
+            "If 3 workers build 2 walls in 5 days, how many days for 6 walls?",
+            0.0,
+            1.0,
+        ),
         ("Say hello politely.", 1.0, 1.0),
     ];
     let examples = || {
@@ -67,8 +75,14 @@ fn same_data_gives_same_artifact_bytes() {
         folds: 2,
         ..TrainOptions::default()
     };
-    let a = train_from_outcomes(examples(), &opts).unwrap().to_json().unwrap();
-    let b = train_from_outcomes(examples(), &opts).unwrap().to_json().unwrap();
+    let a = train_from_outcomes(examples(), &opts)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let b = train_from_outcomes(examples(), &opts)
+        .unwrap()
+        .to_json()
+        .unwrap();
     assert_eq!(a, b);
     let art: RouterArtifact = serde_json::from_str(&a).unwrap();
     let clf = Classifier::from_artifact(&art).unwrap();

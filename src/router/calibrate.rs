@@ -56,20 +56,33 @@ pub(crate) fn wilson(p: f64, n: usize, confidence: f64) -> (f64, f64) {
     let centre = p + z2 / (2.0 * n);
     let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
     let denom = 1.0 + z2 / n;
-    (((centre - spread) / denom).max(0.0), ((centre + spread) / denom).min(1.0))
+    (
+        ((centre - spread) / denom).max(0.0),
+        ((centre + spread) / denom).min(1.0),
+    )
 }
 
 /// Picks the threshold: among candidate thresholds (each distinct score, plus "nobody" above
 /// the max), the one with the fewest strong calls meeting a quality target, or the most strong
 /// calls meeting a share or cost cap.
-pub(crate) fn calibrate(d: &CalibrationData, target: CalibrationTarget, confidence: f64) -> Calibration {
+pub(crate) fn calibrate(
+    d: &CalibrationData,
+    target: CalibrationTarget,
+    confidence: f64,
+) -> Calibration {
     let n = d.scores.len();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|a, b| d.scores[*b].total_cmp(&d.scores[*a]));
     let nf = n.max(1) as f64;
     let strong_q = d.strong.iter().sum::<f64>() / nf;
     let mean_weak_cost = d.weak_cost.iter().sum::<f64>() / nf;
-    let mean_extra = d.strong_cost.iter().zip(&d.weak_cost).map(|(s, w)| s - w).sum::<f64>() / nf;
+    let mean_extra = d
+        .strong_cost
+        .iter()
+        .zip(&d.weak_cost)
+        .map(|(s, w)| s - w)
+        .sum::<f64>()
+        / nf;
     let mut q = d.weak.iter().sum::<f64>();
     let mut cost = d.weak_cost.iter().sum::<f64>();
     let mut best: Option<Calibration> = None;
@@ -85,7 +98,9 @@ pub(crate) fn calibrate(d: &CalibrationData, target: CalibrationTarget, confiden
         }
         let share = m as f64 / nf;
         let threshold = if m == 0 {
-            d.scores.get(order.first().copied().unwrap_or(0)).map_or(1.0, |s| (s + 1e-9).min(1.0))
+            d.scores
+                .get(order.first().copied().unwrap_or(0))
+                .map_or(1.0, |s| (s + 1e-9).min(1.0))
         } else {
             d.scores[order[m - 1]]
         };
@@ -112,7 +127,9 @@ pub(crate) fn calibrate(d: &CalibrationData, target: CalibrationTarget, confiden
             // Quality: first (fewest strong calls) that meets it.
             CalibrationTarget::Quality(_) if ok => return cand,
             // Caps: keep the last (most strong calls) that stays under.
-            CalibrationTarget::StrongShare(_) | CalibrationTarget::CostCap(_) if ok => best = Some(cand),
+            CalibrationTarget::StrongShare(_) | CalibrationTarget::CostCap(_) if ok => {
+                best = Some(cand)
+            }
             _ => {
                 if best.is_none() && m == n && matches!(target, CalibrationTarget::Quality(_)) {
                     best = Some(cand);
@@ -149,16 +166,27 @@ pub(crate) fn parse_target(s: &str) -> Result<CalibrationTarget, Error> {
 /// Rewrites `thresholds[boundary]` of route `route` in the TOML file, keeping everything else.
 ///
 /// Errors: unreadable/unwritable file, bad TOML, no such route or boundary.
-pub(crate) fn write_threshold(path: &Path, route: &str, boundary: usize, value: f64, note: &str) -> Result<(), Error> {
+pub(crate) fn write_threshold(
+    path: &Path,
+    route: &str,
+    boundary: usize,
+    value: f64,
+    note: &str,
+) -> Result<(), Error> {
     let p = path.display().to_string();
-    let io = |source| Error::Io { path: p.clone(), source };
+    let io = |source| Error::Io {
+        path: p.clone(),
+        source,
+    };
     let text = std::fs::read_to_string(path).map_err(io)?;
     let tab = |key: &str, message: String| Error::Table {
         path: p.clone(),
         key: key.to_owned(),
         message,
     };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| tab("", e.to_string()))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| tab("", e.to_string()))?;
     let routes = doc
         .get_mut("route")
         .and_then(|r| r.as_array_of_tables_mut())
@@ -218,6 +246,9 @@ mod tests {
         assert!(c.target_met);
         assert_eq!(c.threshold, 0.8);
         assert!(parse_target("quality=1.5").is_err());
-        assert_eq!(parse_target("cost_cap=3").unwrap(), CalibrationTarget::CostCap(3.0));
+        assert_eq!(
+            parse_target("cost_cap=3").unwrap(),
+            CalibrationTarget::CostCap(3.0)
+        );
     }
 }

@@ -172,13 +172,19 @@ fn score_input(line: &str, n: usize) -> Result<(String, Option<String>), Error> 
         let req: ChatRequest = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
         return Ok((req.last_user_text(), response));
     }
-    Err(bad("expected {\"prompt\": ...} or a chat request body".to_owned()))
+    Err(bad(
+        "expected {\"prompt\": ...} or a chat request body".to_owned()
+    ))
 }
 
 /// Runs `purser score`: reads JSON lines from `input`, writes one JSON line per input to `out`.
 ///
 /// Errors: unreadable artifact, a malformed input line, a write failure.
-pub fn run_score(args: &ScoreArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<(), Error> {
+pub fn run_score(
+    args: &ScoreArgs,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let clf = Classifier::load(&args.router)?;
     let w = io_err("output");
     for (i, line) in input.lines().enumerate() {

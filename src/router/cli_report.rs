@@ -102,7 +102,10 @@ fn parse_price(s: &str) -> Result<ModelPrice, Error> {
 /// Reads a routes file and returns the named (or first) route and its loaded classifier.
 fn load_route(path: &Path, name: Option<&str>) -> Result<(RouteSettings, Classifier), Error> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: p.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: p.clone(),
+        source,
+    })?;
     let file: RoutesFile = toml::from_str(&text).map_err(|e| Error::Table {
         path: p.clone(),
         key: String::new(),
@@ -121,16 +124,32 @@ fn load_route(path: &Path, name: Option<&str>) -> Result<(RouteSettings, Classif
 }
 
 fn primary(route: &RouteSettings, last: bool) -> String {
-    let tier = if last { route.tiers.last() } else { route.tiers.first() };
-    tier.and_then(|t| t.first()).map_or_else(String::new, |m| m.to_string())
+    let tier = if last {
+        route.tiers.last()
+    } else {
+        route.tiers.first()
+    };
+    tier.and_then(|t| t.first())
+        .map_or_else(String::new, |m| m.to_string())
 }
 
 fn print_rows(rows: &[EvalRow], out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "{:10} {:12} {:8} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
-        "routes", "dataset", "mode", "n", "weak", "strong", "routed", "share", "APGR", "CPT50",
-        "CPT80", "sh@95%", "save@95"
+        "routes",
+        "dataset",
+        "mode",
+        "n",
+        "weak",
+        "strong",
+        "routed",
+        "share",
+        "APGR",
+        "CPT50",
+        "CPT80",
+        "sh@95%",
+        "save@95"
     )?;
     for (_, group) in group_rows(rows) {
         for r in group {
@@ -138,9 +157,19 @@ fn print_rows(rows: &[EvalRow], out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(
                 out,
                 "{:10} {:12} {:8} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6} {:>6} {:>6} {:>7} {:>7}",
-                r.label, r.dataset, r.mode, m.n, m.weak_quality, m.strong_quality, r.routed_quality,
-                r.strong_share, fmt_opt(m.apgr), fmt_opt(m.cpt50), fmt_opt(m.cpt80),
-                fmt_opt(r.share_at_95), fmt_opt(r.saving_at_95)
+                r.label,
+                r.dataset,
+                r.mode,
+                m.n,
+                m.weak_quality,
+                m.strong_quality,
+                r.routed_quality,
+                r.strong_share,
+                fmt_opt(m.apgr),
+                fmt_opt(m.cpt50),
+                fmt_opt(m.cpt80),
+                fmt_opt(r.share_at_95),
+                fmt_opt(r.saving_at_95)
             )?;
         }
     }
@@ -152,13 +181,19 @@ fn print_rows(rows: &[EvalRow], out: &mut dyn Write) -> std::io::Result<()> {
 /// Errors: unreadable data or routes, unknown route, unwritable outputs.
 pub fn run_eval(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let data = load_dir(&args.data, args.weak.as_deref(), args.strong.as_deref())?;
-    let prices = (parse_price(&args.weak_price)?, parse_price(&args.strong_price)?);
+    let prices = (
+        parse_price(&args.weak_price)?,
+        parse_price(&args.strong_price)?,
+    );
     let mut rows = Vec::new();
     let files = std::iter::once(("routes", &args.routes))
         .chain(args.compare.iter().map(|c| ("compare", c)));
     for (label, path) in files {
         let (route, clf) = load_route(path, args.route.as_deref())?;
-        let threshold = route.thresholds.first().copied().unwrap_or(0.5);
+        let threshold = (
+            route.thresholds.first().copied().unwrap_or(0.5),
+            route.escalation.verifier_threshold,
+        );
         let models = (primary(&route, false), primary(&route, true));
         rows.extend(evaluate_route(
             &clf,
@@ -170,7 +205,10 @@ pub fn run_eval(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Error> {
     }
     let io = |p: &str| {
         let p = p.to_owned();
-        move |source| Error::Io { path: p.clone(), source }
+        move |source| Error::Io {
+            path: p.clone(),
+            source,
+        }
     };
     print_rows(&rows, out).map_err(io("output"))?;
     if let Some(p) = &args.json {
@@ -197,23 +235,57 @@ pub fn run_calibrate(args: &CalibrateArgs, out: &mut dyn Write) -> Result<(), Er
     }
     let data = load_dir(&args.data, args.weak.as_deref(), args.strong.as_deref())?;
     let (route, clf) = load_route(&args.routes, Some(&args.route))?;
-    let prices = (parse_price(&args.weak_price)?, parse_price(&args.strong_price)?);
+    let prices = (
+        parse_price(&args.weak_price)?,
+        parse_price(&args.strong_price)?,
+    );
     let (wm, sm) = (primary(&route, false), primary(&route, true));
-    let (ew, es) = (crate::tokenizer::Encoding::for_model(&wm), crate::tokenizer::Encoding::for_model(&sm));
+    let (ew, es) = (
+        crate::tokenizer::Encoding::for_model(&wm),
+        crate::tokenizer::Encoding::for_model(&sm),
+    );
     let usd = |tokens_in: u64, tokens_out: u64, p: &ModelPrice| -> f64 {
         let micros = Decimal::from(tokens_in) * p.input + Decimal::from(tokens_out) * p.output;
         micros.to_string().parse::<f64>().unwrap_or(0.0) / 1e6
     };
-    let out_tokens = |e: crate::tokenizer::Encoding, r: Option<&String>| r.map_or(300, |t| e.count(t).0);
+    let out_tokens =
+        |e: crate::tokenizer::Encoding, r: Option<&String>| r.map_or(300, |t| e.count(t).0);
     let d = CalibrationData {
-        scores: data.rows.iter().map(|r| clf.strong_probability_text(&r.prompt)).collect(),
+        scores: data
+            .rows
+            .iter()
+            .map(|r| clf.strong_probability_text(&r.prompt))
+            .collect(),
         weak: data.rows.iter().map(|r| r.weak).collect(),
         strong: data.rows.iter().map(|r| r.strong).collect(),
-        weak_cost: data.rows.iter().map(|r| usd(ew.count(&r.prompt).0, out_tokens(ew, r.weak_response.as_ref()), &prices.0)).collect(),
-        strong_cost: data.rows.iter().map(|r| usd(es.count(&r.prompt).0, out_tokens(es, r.strong_response.as_ref()), &prices.1)).collect(),
+        weak_cost: data
+            .rows
+            .iter()
+            .map(|r| {
+                usd(
+                    ew.count(&r.prompt).0,
+                    out_tokens(ew, r.weak_response.as_ref()),
+                    &prices.0,
+                )
+            })
+            .collect(),
+        strong_cost: data
+            .rows
+            .iter()
+            .map(|r| {
+                usd(
+                    es.count(&r.prompt).0,
+                    out_tokens(es, r.strong_response.as_ref()),
+                    &prices.1,
+                )
+            })
+            .collect(),
     };
     let c = calibrate(&d, target, args.confidence);
-    let w = |source| Error::Io { path: "output".to_owned(), source };
+    let w = |source| Error::Io {
+        path: "output".to_owned(),
+        source,
+    };
     writeln!(
         out,
         "route {} boundary {}: threshold {:.4} -> strong share {:.3}, quality {:.4} (strong {:.4}), bound {:.4}, cost/1k ${:.4}, target {} at confidence {}",
@@ -224,7 +296,10 @@ pub fn run_calibrate(args: &CalibrateArgs, out: &mut dyn Write) -> Result<(), Er
     if !args.dry_run {
         let note = format!(
             "calibrated: {} at confidence {} on {} rows (classifier {})",
-            args.target, args.confidence, data.rows.len(), clf.version()
+            args.target,
+            args.confidence,
+            data.rows.len(),
+            clf.version()
         );
         write_threshold(&args.routes, &args.route, args.boundary, c.threshold, &note)?;
     }

@@ -100,11 +100,13 @@ fn read_table(root: &Path, file: &Path) -> Result<Table, Error> {
         .flexible(true)
         .from_path(file)
         .map_err(bad)?;
-    let headers = rdr.headers().map_err(bad)?.iter().map(str::to_owned).collect();
-    let records = rdr
-        .records()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(bad)?;
+    let headers = rdr
+        .headers()
+        .map_err(bad)?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let records = rdr.records().collect::<Result<Vec<_>, _>>().map_err(bad)?;
     Ok(Table {
         dataset: dataset_name(root, file),
         group: file
@@ -209,7 +211,11 @@ fn rows_of(t: &Table, cols: &ModelColumns, out: &mut Vec<LabelledRow>) {
 /// Reads every CSV below `dir`.
 ///
 /// Errors: unreadable files, malformed CSV, no rows, or ambiguous model columns without flags.
-pub fn load_dir(dir: &Path, weak: Option<&str>, strong: Option<&str>) -> Result<LabelledData, Error> {
+pub fn load_dir(
+    dir: &Path,
+    weak: Option<&str>,
+    strong: Option<&str>,
+) -> Result<LabelledData, Error> {
     let mut files = Vec::new();
     csv_files(dir, &mut files)?;
     let tables = files

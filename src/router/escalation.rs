@@ -123,9 +123,8 @@ impl Escalation {
         let text = choice.message.text_content();
         for check in &self.settings.checks {
             let reason = match check {
-                EscalationCheck::Length => {
-                    (choice.finish_reason.as_deref() == Some("length")).then_some(EscalateReason::Truncated)
-                }
+                EscalationCheck::Length => (choice.finish_reason.as_deref() == Some("length"))
+                    .then_some(EscalateReason::Truncated),
                 EscalationCheck::Refusal => Self::refusal(&choice.message, &text),
                 EscalationCheck::Schema => Self::schema(req, &choice.message, &text),
                 EscalationCheck::Logprob => mean_logprob(choice.logprobs.as_ref())
@@ -155,7 +154,12 @@ impl Escalation {
         if text.trim().is_empty() && !has_tools {
             return Some(EscalateReason::Empty);
         }
-        let head: String = text.trim_start().chars().take(80).collect::<String>().to_lowercase();
+        let head: String = text
+            .trim_start()
+            .chars()
+            .take(80)
+            .collect::<String>()
+            .to_lowercase();
         let head = head.replace('’', "'");
         REFUSALS
             .iter()

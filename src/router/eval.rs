@@ -67,11 +67,23 @@ fn costs(rows: &[&LabelledRow], models: (&str, &str), prices: (&ModelPrice, &Mod
     Costs {
         weak: rows
             .iter()
-            .map(|r| cost(ew.count(&r.prompt).0, out(ew, r.weak_response.as_ref()), prices.0))
+            .map(|r| {
+                cost(
+                    ew.count(&r.prompt).0,
+                    out(ew, r.weak_response.as_ref()),
+                    prices.0,
+                )
+            })
             .collect(),
         strong: rows
             .iter()
-            .map(|r| cost(es.count(&r.prompt).0, out(es, r.strong_response.as_ref()), prices.1))
+            .map(|r| {
+                cost(
+                    es.count(&r.prompt).0,
+                    out(es, r.strong_response.as_ref()),
+                    prices.1,
+                )
+            })
             .collect(),
     }
 }
@@ -107,7 +119,12 @@ fn row_for(case: &EvalCase<'_>, mode: &str, scores: &[f64], costs: &Costs) -> Ev
     let mut c: Decimal = costs.weak.iter().sum();
     cum.push(c);
     for &i in &order {
-        c += costs.strong[i] - if cascade { Decimal::ZERO } else { costs.weak[i] };
+        c += costs.strong[i]
+            - if cascade {
+                Decimal::ZERO
+            } else {
+                costs.weak[i]
+            };
         cum.push(c);
     }
     let target = 0.95 * curve.last().copied().unwrap_or(0.0);
@@ -131,12 +148,12 @@ fn row_for(case: &EvalCase<'_>, mode: &str, scores: &[f64], costs: &Costs) -> Ev
 }
 
 /// Evaluates route-only and (when the data has weak responses and the artifact a verifier)
-/// cascade mode on every data set.
+/// cascade mode on every data set. `thresholds` = (route threshold, verifier threshold).
 pub(crate) fn evaluate_route(
     clf: &Classifier,
     rows: &[LabelledRow],
     label: &str,
-    threshold: f64,
+    thresholds: (f64, f64),
     models_prices: ((&str, &str), (&ModelPrice, &ModelPrice)),
 ) -> Vec<EvalRow> {
     let mut out = Vec::new();
@@ -145,12 +162,16 @@ pub(crate) fn evaluate_route(
             label,
             dataset: &dataset,
             rows: idx.iter().map(|i| &rows[*i]).collect(),
-            threshold,
+            threshold: thresholds.0,
             models: models_prices.0,
             prices: models_prices.1,
         };
         let costs = costs(&case.rows, case.models, case.prices);
-        let route: Vec<f64> = case.rows.iter().map(|r| clf.strong_probability_text(&r.prompt)).collect();
+        let route: Vec<f64> = case
+            .rows
+            .iter()
+            .map(|r| clf.strong_probability_text(&r.prompt))
+            .collect();
         out.push(row_for(&case, "route", &route, &costs));
         let cascade: Option<Vec<f64>> = case
             .rows
@@ -158,6 +179,10 @@ pub(crate) fn evaluate_route(
             .map(|r| clf.escalate_probability(&r.prompt, r.weak_response.as_ref()?))
             .collect();
         if let Some(scores) = cascade {
+            let case = EvalCase {
+                threshold: thresholds.1,
+                ..case
+            };
             out.push(row_for(&case, "cascade", &scores, &costs));
         }
     }
@@ -179,7 +204,10 @@ pub(crate) fn write_svg(rows: &[EvalRow], path: &Path) -> Result<(), Error> {
         .flat_map(|r| r.curve.iter().map(|p| p.1))
         .fold((1.0f64, 0.0f64), |(lo, hi), q| (lo.min(q), hi.max(q)));
     let mut chart = ChartBuilder::on(&root)
-        .caption("Purser router: quality vs cost (1.0 = all strong)", ("sans-serif", 20))
+        .caption(
+            "Purser router: quality vs cost (1.0 = all strong)",
+            ("sans-serif", 20),
+        )
         .margin(20)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -195,7 +223,10 @@ pub(crate) fn write_svg(rows: &[EvalRow], path: &Path) -> Result<(), Error> {
         let color = Palette99::pick(i).to_rgba();
         let name = format!("{} {} {}", r.label, r.dataset, r.mode);
         chart
-            .draw_series(LineSeries::new(r.curve.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                r.curve.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| err(e.to_string()))?
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));

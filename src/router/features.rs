@@ -7,6 +7,7 @@
 //! `dense_len + hash`, scaled by `1/sqrt(n)` so long prompts do not dominate.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::api::{ChatRequest, ResponseFormat, Role};
 
@@ -96,7 +97,25 @@ pub(crate) struct FeatureVec {
 #[derive(Debug, Clone)]
 pub(crate) struct Featurizer {
     hash_bits: u32,
-    keywords: HashMap<u64, Kw>,
+    keywords: HashMap<u64, Kw, BuildHasherDefault<KeyHasher>>,
+}
+
+/// Keys are already FNV hashes: pass them through instead of SipHashing them again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b) ^ (self.0 >> 56);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// Namespaces keep prompt and answer hashes apart.
@@ -146,7 +165,7 @@ fn mix(a: u64, b: u64) -> u64 {
     (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
 }
 
-fn keyword_table() -> HashMap<u64, Kw> {
+fn keyword_table() -> HashMap<u64, Kw, BuildHasherDefault<KeyHasher>> {
     let groups: [(Kw, &str); 11] = [
         (
             Kw::Math,
@@ -212,7 +231,7 @@ fn keyword_table() -> HashMap<u64, Kw> {
             "sorry unable apologize apologise refuse inappropriate",
         ),
     ];
-    let mut map = HashMap::new();
+    let mut map = HashMap::default();
     for (kw, words) in groups {
         for w in words.split_whitespace() {
             map.entry(fnv1a(w.as_bytes(), 0)).or_insert(kw);
@@ -293,7 +312,11 @@ impl Featurizer {
                 } else {
                     digits_only = false;
                 }
-                word.extend(c.to_lowercase());
+                if c.is_ascii() {
+                    word.push(c.to_ascii_lowercase());
+                } else {
+                    word.extend(c.to_lowercase());
+                }
             } else {
                 self.flush_word(&mut word, digits_only, s);
                 digits_only = true;
@@ -325,7 +348,10 @@ impl Featurizer {
             '.' | '!' if prev.is_alphanumeric() => s.sentences += 1,
             _ => {}
         }
-        if matches!(c, '=' | '+' | '*' | '/' | '%' | '$' | '?' | '|' | '{' | '`' | '\\') {
+        if matches!(
+            c,
+            '=' | '+' | '*' | '/' | '%' | '$' | '?' | '|' | '{' | '`' | '\\'
+        ) {
             let mut buf = [0u8; 4];
             s.words.push(fnv1a(c.encode_utf8(&mut buf).as_bytes(), 7));
         }
@@ -369,7 +395,8 @@ impl Featurizer {
         let mut prev = 0x0b05u64;
         for &w in &scan.words {
             out.entries.push((self.index(dense, mix(ns, w)), 1.0));
-            out.entries.push((self.index(dense, mix(ns ^ 1, mix(prev, w))), 1.0));
+            out.entries
+                .push((self.index(dense, mix(ns ^ 1, mix(prev, w))), 1.0));
             prev = w;
         }
         out.entries
@@ -554,7 +581,11 @@ mod tests {
         assert!(get("math_words") > 0.5);
         assert!(get("reasoning_words") > 0.3);
         assert_eq!(get("creative_words"), 0.0);
-        assert!(v.entries.iter().all(|e| (e.0 as usize) < f.dim(PROMPT_DENSE.len())));
+        assert!(
+            v.entries
+                .iter()
+                .all(|e| (e.0 as usize) < f.dim(PROMPT_DENSE.len()))
+        );
     }
 
     #[test]

@@ -197,8 +197,14 @@ impl LinearModel {
     /// Dense arrays for scoring; `None` when the model does not fit `hash_bits` or its names.
     pub(crate) fn compile(&self, hash_bits: u32, dense_names: &[&str]) -> Option<CompiledLinear> {
         let names_match = self.dense_names.len() == dense_names.len()
-            && self.dense_names.iter().zip(dense_names).all(|(a, b)| a == b);
-        if !names_match || self.dense.len() != dense_names.len() || self.prior.len() != dense_names.len()
+            && self
+                .dense_names
+                .iter()
+                .zip(dense_names)
+                .all(|(a, b)| a == b);
+        if !names_match
+            || self.dense.len() != dense_names.len()
+            || self.prior.len() != dense_names.len()
         {
             return None;
         }
@@ -247,7 +253,9 @@ mod tests {
     #[test]
     fn fit_separates_two_features_and_is_deterministic() {
         let data: Vec<Example> = (0..50).flat_map(|_| [ex(2), ex(3)]).collect();
-        let labels: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
+        let labels: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
         let cfg = FitConfig {
             epochs: 5,
             learning_rate: 0.3,

@@ -91,6 +91,10 @@ mod tests {
         assert_eq!(oracle.cpt80, Some(0.5));
         assert_eq!(oracle.weak_quality, 0.5);
         assert_eq!(oracle.strong_quality, 1.0);
-        assert!(evaluate(&[0.0, 1.0], &[1.0, 1.0], &[1.0, 1.0]).apgr.is_none());
+        assert!(
+            evaluate(&[0.0, 1.0], &[1.0, 1.0], &[1.0, 1.0])
+                .apgr
+                .is_none()
+        );
     }
 }

@@ -32,16 +32,16 @@ mod table;
 mod trainer;
 
 pub use arith::{ArithChecks, check_answer, evaluate as evaluate_arithmetic};
+pub use calibrate::{Calibration, CalibrationTarget};
 pub use dataset::{LabelledData, LabelledRow, ModelColumns, load_dir};
 pub use escalation::{EscalateReason, Escalation, Verdict};
+pub use eval::{EvalRow, ModelPrice};
 pub use linear::{FitConfig, LinearModel};
 pub use metrics::{RouterMetrics, evaluate as evaluate_router, quality_curve};
 pub use model::{
     ARTIFACT_FORMAT, Classifier, CvReport, DataDescription, DatasetSummary, FeatureDescription,
     RouterArtifact, Target, TrainMetadata,
 };
-pub use calibrate::{Calibration, CalibrationTarget};
-pub use eval::{EvalRow, ModelPrice};
 pub use settings::{
     BudgetPressure, EscalationCheck, EscalationSettings, KillSwitch, KillSwitchMode, RouteMode,
     RouteSettings, RoutesFile, StreamCascade, WorkflowRouting,
@@ -75,7 +75,9 @@ pub enum Error {
         path: String,
     },
     /// The weak/strong score columns could not be chosen.
-    #[error("cannot choose weak and strong columns among {found:?}; name them with --weak and --strong")]
+    #[error(
+        "cannot choose weak and strong columns among {found:?}; name them with --weak and --strong"
+    )]
     Columns {
         /// Score columns found.
         found: Vec<String>,

@@ -236,9 +236,7 @@ impl Classifier {
 
     /// P(the cheap tier is not good enough) for a bare single-turn prompt.
     pub fn strong_probability_text(&self, prompt: &str) -> f64 {
-        let x = self
-            .featurizer
-            .prompt(prompt, &RequestShape::single_turn());
+        let x = self.featurizer.prompt(prompt, &RequestShape::single_turn());
         sigmoid(self.route.logit(&x))
     }
 

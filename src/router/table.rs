@@ -126,14 +126,26 @@ fn validate(s: &RouteSettings, i: usize, dir: &Path, errors: &mut Vec<Error>) {
         errors.push(table_err(dir, key("tiers"), "every tier needs a model"));
     }
     if s.thresholds.len() + 1 != s.tiers.len() {
-        errors.push(table_err(dir, key("thresholds"), "needs one threshold per tier boundary"));
+        errors.push(table_err(
+            dir,
+            key("thresholds"),
+            "needs one threshold per tier boundary",
+        ));
     }
     let ordered = s.thresholds.windows(2).all(|w| w[0] <= w[1]);
     if !ordered || s.thresholds.iter().any(|t| !(0.0..=1.0).contains(t)) {
-        errors.push(table_err(dir, key("thresholds"), "must be ascending in [0, 1]"));
+        errors.push(table_err(
+            dir,
+            key("thresholds"),
+            "must be ascending in [0, 1]",
+        ));
     }
     if s.max_attempts == 0 || !(0.0..0.5).contains(&s.conservative_margin) {
-        errors.push(table_err(dir, key("max_attempts"), "max_attempts ≥ 1, margin in [0, 0.5)"));
+        errors.push(table_err(
+            dir,
+            key("max_attempts"),
+            "max_attempts ≥ 1, margin in [0, 0.5)",
+        ));
     }
 }
 
@@ -170,7 +182,11 @@ impl RoutingTable {
                 classifier: clf,
             };
             if routes.insert(s.name.clone(), route).is_some() {
-                errors.push(table_err(routes_dir, format!("route[{i}].name"), "duplicate name"));
+                errors.push(table_err(
+                    routes_dir,
+                    format!("route[{i}].name"),
+                    "duplicate name",
+                ));
             }
         }
         match errors.into_iter().next() {
@@ -203,9 +219,12 @@ impl RoutingTable {
     ///
     /// Errors: unknown route, a `stop` kill switch, or no allowed tier.
     pub fn decide(&self, input: &RouteInput<'_>) -> Result<RouteDecision, Error> {
-        let route = self.routes.get(input.route).ok_or_else(|| Error::UnknownRoute {
-            route: input.route.to_owned(),
-        })?;
+        let route = self
+            .routes
+            .get(input.route)
+            .ok_or_else(|| Error::UnknownRoute {
+                route: input.route.to_owned(),
+            })?;
         let s = &route.settings;
         let mode = match (s.mode, input.request.stream, s.stream_cascade) {
             (RouteMode::Cascade, true, StreamCascade::RouteOnly) => RouteMode::Route,
@@ -249,7 +268,13 @@ impl RoutingTable {
             }
         };
         d.tier = Tier(tier as u8);
-        for (t, models) in s.tiers.iter().enumerate().skip(tier).filter(|(t, _)| allowed(*t)) {
+        for (t, models) in s
+            .tiers
+            .iter()
+            .enumerate()
+            .skip(tier)
+            .filter(|(t, _)| allowed(*t))
+        {
             d.candidates.extend(models.iter().map(|m| Candidate {
                 model: m.clone(),
                 tier: Tier(t as u8),
@@ -258,7 +283,12 @@ impl RoutingTable {
         Ok(d)
     }
 
-    fn wanted_tier(&self, route: &Route, input: &RouteInput<'_>, d: &mut RouteDecision) -> (usize, Reason) {
+    fn wanted_tier(
+        &self,
+        route: &Route,
+        input: &RouteInput<'_>,
+        d: &mut RouteDecision,
+    ) -> (usize, Reason) {
         let s = &route.settings;
         let top = s.tiers.len().saturating_sub(1);
         if input.budget_pressure == BudgetPressure::ForceCheapest {

@@ -112,7 +112,10 @@ struct Task<'a> {
 fn group_ids(rows: &[LabelledRow]) -> Vec<usize> {
     let mut files: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for r in rows {
-        files.entry(r.dataset.as_str()).or_default().insert(r.group.as_str());
+        files
+            .entry(r.dataset.as_str())
+            .or_default()
+            .insert(r.group.as_str());
     }
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     rows.iter()
@@ -158,7 +161,14 @@ impl Task<'_> {
     }
 
     fn fit(&self, subset: &[usize]) -> super::linear::Fitted {
-        fit(self.ex, &self.smoothed(subset), subset, self.dim, self.prior, self.cfg)
+        fit(
+            self.ex,
+            &self.smoothed(subset),
+            subset,
+            self.dim,
+            self.prior,
+            self.cfg,
+        )
     }
 }
 
@@ -167,7 +177,11 @@ fn out_of_fold(task: &Task<'_>, rows: &[LabelledRow], subset: &[usize], folds: u
     let fold_of = |i: usize| (fnv1a(rows[i].prompt.as_bytes(), 11) % folds as u64) as usize;
     let mut scores = vec![0.0; rows.len()];
     for f in 0..folds {
-        let train: Vec<usize> = subset.iter().copied().filter(|i| fold_of(*i) != f).collect();
+        let train: Vec<usize> = subset
+            .iter()
+            .copied()
+            .filter(|i| fold_of(*i) != f)
+            .collect();
         let model = task.fit(&train);
         for &i in subset.iter().filter(|i| fold_of(**i) == f) {
             scores[i] = model.logit(&task.ex[i].x, task.prior);
@@ -176,7 +190,11 @@ fn out_of_fold(task: &Task<'_>, rows: &[LabelledRow], subset: &[usize], folds: u
     scores
 }
 
-fn per_dataset(rows: &[LabelledRow], subset: &[usize], scores: &[f64]) -> BTreeMap<String, RouterMetrics> {
+fn per_dataset(
+    rows: &[LabelledRow],
+    subset: &[usize],
+    scores: &[f64],
+) -> BTreeMap<String, RouterMetrics> {
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for &i in subset {
         groups.entry(rows[i].dataset.clone()).or_default().push(i);
@@ -199,7 +217,10 @@ fn summaries(rows: &[LabelledRow]) -> BTreeMap<String, DatasetSummary> {
             let n = idx.len().max(1) as f64;
             let s = DatasetSummary {
                 rows: idx.len(),
-                with_responses: idx.iter().filter(|i| rows[**i].weak_response.is_some()).count(),
+                with_responses: idx
+                    .iter()
+                    .filter(|i| rows[**i].weak_response.is_some())
+                    .count(),
                 weak_quality: idx.iter().map(|i| rows[*i].weak).sum::<f64>() / n,
                 strong_quality: idx.iter().map(|i| rows[*i].strong).sum::<f64>() / n,
             };
@@ -231,7 +252,10 @@ pub fn train_rows(
     let all: Vec<usize> = (0..rows.len()).collect();
     let shape = RequestShape::single_turn();
     let feats = rows.iter().map(|r| fz.prompt(&r.prompt, &shape)).collect();
-    let labels: Vec<f64> = rows.iter().map(|r| opts.target.label(r.weak, r.strong)).collect();
+    let labels: Vec<f64> = rows
+        .iter()
+        .map(|r| opts.target.label(r.weak, r.strong))
+        .collect();
     let route_ex = examples(feats, &balance_weights(rows, &all));
     let prior = prior_vector();
     let groups = group_ids(rows);
@@ -295,7 +319,9 @@ fn train_verifier(
     opts: &TrainOptions,
     cv: &mut CvReport,
 ) -> Option<super::linear::LinearModel> {
-    let with: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].weak_response.is_some()).collect();
+    let with: Vec<usize> = (0..rows.len())
+        .filter(|i| rows[*i].weak_response.is_some())
+        .collect();
     if with.len() < 20 {
         return None;
     }
