@@ -7,8 +7,9 @@
 //! `dense_len + hash`, scaled by `1/sqrt(n)` so long prompts do not dominate.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
+use super::keywords::{KeyHasher, Kw, keyword_table};
 use crate::api::{ChatRequest, ResponseFormat, Role};
 
 /// Names of the prompt's dense features, in index order.
@@ -56,22 +57,6 @@ pub(crate) const ANSWER_DENSE: &[&str] = &[
     "steps",
 ];
 
-/// Keyword classes counted by the dense features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kw {
-    Math,
-    Reasoning,
-    Multistep,
-    Code,
-    Constraint,
-    Creative,
-    Roleplay,
-    Extraction,
-    Negation,
-    Hedge,
-    Refusal,
-}
-
 /// The parts of a request the features look at, beyond the last user text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct RequestShape {
@@ -98,24 +83,6 @@ pub(crate) struct FeatureVec {
 pub(crate) struct Featurizer {
     hash_bits: u32,
     keywords: HashMap<u64, Kw, BuildHasherDefault<KeyHasher>>,
-}
-
-/// Keys are already FNV hashes: pass them through instead of SipHashing them again.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(*b) ^ (self.0 >> 56);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
 }
 
 /// Namespaces keep prompt and answer hashes apart.
@@ -163,81 +130,6 @@ pub(crate) fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
 fn mix(a: u64, b: u64) -> u64 {
     let x = a.rotate_left(17) ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (x ^ (x >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
-}
-
-fn keyword_table() -> HashMap<u64, Kw, BuildHasherDefault<KeyHasher>> {
-    let groups: [(Kw, &str); 11] = [
-        (
-            Kw::Math,
-            "calculate compute solve equation equations integral derivative probability sum \
-             product prime primes matrix ratio percent percentage average mean median remainder \
-             divisible factor factorial polynomial root roots square cube area volume perimeter \
-             radius triangle circle angle geometry algebra fraction decimal expected variance \
-             minimum maximum total digits integer integers log sqrt theorem formula evaluate \
-             simplify numbers number math mathematical arithmetic",
-        ),
-        (
-            Kw::Reasoning,
-            "why explain prove proof reason reasoning deduce infer logic logical puzzle riddle \
-             suppose assume assuming therefore implies imply contradiction paradox argument valid \
-             conclude conclusion justify analyze analyse compare consequence hypothesis trick \
-             derive true statement statements",
-        ),
-        (
-            Kw::Multistep,
-            "first then next after finally each every remaining left times twice half third per \
-             step steps afterwards later week weeks day days hours minutes month months year \
-             years more less",
-        ),
-        (
-            Kw::Code,
-            "code function python java javascript program algorithm implement implementation bug \
-             debug sql query class def return regex api compile script array loop recursion \
-             complexity html css rust bash json int void const var println printf struct",
-        ),
-        (
-            Kw::Constraint,
-            "must exactly only least most without format words bullet limit ensure include \
-             including concise brief sentence sentences paragraph paragraphs rhyme begin \
-             start end within under",
-        ),
-        (
-            Kw::Creative,
-            "write poem story essay blog email letter compose creative imagine describe draft \
-             slogan tweet song lyrics haiku speech narrative persuasive travel post catchy title \
-             fun vivid",
-        ),
-        (
-            Kw::Roleplay,
-            "pretend act role character persona roleplay embody chat dialogue conversation \
-             yourself",
-        ),
-        (
-            Kw::Extraction,
-            "extract summarize summary list identify table classify categorize rewrite rephrase \
-             translate output key keys",
-        ),
-        (
-            Kw::Negation,
-            "not except incorrect false never cannot none neither nor",
-        ),
-        (
-            Kw::Hedge,
-            "however actually wait mistake correct correction approximately assume assuming \
-             round rounded rounding unclear possible estimate but although cannot can't",
-        ),
-        (
-            Kw::Refusal,
-            "sorry unable apologize apologise refuse inappropriate",
-        ),
-    ];
-    let mut map = HashMap::default();
-    for (kw, words) in groups {
-        for w in words.split_whitespace() {
-            map.entry(fnv1a(w.as_bytes(), 0)).or_insert(kw);
-        }
-    }
-    map
 }
 
 /// Keeps head and tail of an overlong text, cut on char boundaries.

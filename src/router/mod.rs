@@ -24,6 +24,7 @@ mod dataset;
 mod escalation;
 mod eval;
 mod features;
+mod keywords;
 mod linear;
 mod metrics;
 mod model;
