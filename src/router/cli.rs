@@ -154,13 +154,16 @@ pub(crate) fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
 }
 
-/// The prompt (and response, if any) of one `purser score` input line.
-fn score_input(line: &str, n: usize) -> Result<(String, Option<String>), Error> {
+/// One `purser score` input: the prompt, the chat request it came from (if any), the response.
+type ScoreInput = (String, Option<Box<ChatRequest>>, Option<String>);
+
+/// Parses one `purser score` input line.
+fn score_input(line: &str, n: usize) -> Result<ScoreInput, Error> {
     let bad = |message: String| Error::Input { line: n, message };
     let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
     let response = v.get("response").and_then(Value::as_str).map(str::to_owned);
     if let Some(p) = v.get("prompt").and_then(Value::as_str) {
-        return Ok((p.to_owned(), response));
+        return Ok((p.to_owned(), None, response));
     }
     if v.get("messages").is_some() {
         let mut body = v.clone();
@@ -170,7 +173,7 @@ fn score_input(line: &str, n: usize) -> Result<(String, Option<String>), Error> 
             obj.insert("model".to_owned(), json!("purser/auto"));
         }
         let req: ChatRequest = serde_json::from_value(body).map_err(|e| bad(e.to_string()))?;
-        return Ok((req.last_user_text(), response));
+        return Ok((req.last_user_text(), Some(Box::new(req)), response));
     }
     Err(bad(
         "expected {\"prompt\": ...} or a chat request body".to_owned()
@@ -192,8 +195,12 @@ pub fn run_score(
         if line.trim().is_empty() {
             continue;
         }
-        let (prompt, response) = score_input(&line, i + 1)?;
-        let p = clf.strong_probability_text(&prompt);
+        let (prompt, req, response) = score_input(&line, i + 1)?;
+        // A chat body is scored with its shape (turns, system prompt, tools, response format).
+        let p = match &req {
+            Some(r) => clf.strong_probability(r),
+            None => clf.strong_probability_text(&prompt),
+        };
         let mut rec = json!({"prompt": prompt, "strong_probability": p});
         if let Some(r) = response {
             let e = clf.escalate_probability(&prompt, &r).unwrap_or(p);
@@ -202,4 +209,26 @@ pub fn run_score(
         writeln!(out, "{rec}").map_err(&w)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_input_reads_prompts_and_chat_bodies() {
+        let (p, req, r) = score_input(r#"{"prompt":"hi","response":"yo"}"#, 1).unwrap();
+        assert_eq!(
+            (p.as_str(), req.is_none(), r.as_deref()),
+            ("hi", true, Some("yo"))
+        );
+        let body =
+            r#"{"messages":[{"role":"system","content":"s"},{"role":"user","content":"last"}]}"#;
+        let (p, req, r) = score_input(body, 2).unwrap();
+        assert_eq!((p.as_str(), req.is_some(), r), ("last", true, None));
+        assert!(matches!(
+            score_input("{}", 3),
+            Err(Error::Input { line: 3, .. })
+        ));
+    }
 }
