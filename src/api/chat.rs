@@ -456,8 +456,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_survive_a_round_trip() {
-        let r = req(json!({"model":"m","messages":[{"role":"user","content":"hi","x_part":1}],
-            "metadata":{"a":"b"},"service_tier":"flex"}));
+        let r = req(
+            json!({"model":"m","messages":[{"role":"user","content":"hi","x_part":1}],
+            "metadata":{"a":"b"},"service_tier":"flex"}),
+        );
         let back = serde_json::to_value(&r).unwrap();
         assert_eq!(back["metadata"], json!({"a":"b"}));
         assert_eq!(back["service_tier"], "flex");
@@ -466,8 +468,12 @@ mod tests {
 
     #[test]
     fn validate_names_the_bad_parameter() {
-        let r = req(json!({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":3}));
-        assert_eq!(r.validate().unwrap_err().param.as_deref(), Some("temperature"));
+        let r =
+            req(json!({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":3}));
+        assert_eq!(
+            r.validate().unwrap_err().param.as_deref(),
+            Some("temperature")
+        );
         let r = req(json!({"model":"m","messages":[]}));
         assert_eq!(r.validate().unwrap_err().param.as_deref(), Some("messages"));
         let r = req(json!({"model":"m","messages":[{"role":"tool","content":"x"}]}));

@@ -7,16 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::ModelId;
 
-/// A routes file: `[[route]]` tables and optional `[workflow.<name>]` overrides.
+/// The router's view of a routes file: its `[[route]]` tables. Other top-level tables
+/// (`[workflow.*]`: budgets, keys, cache, and `routing` = [`WorkflowRouting`]) belong to the
+/// config schema, so they are ignored here; each route itself denies unknown fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RoutesFile {
     /// Routes, looked up by name.
     #[serde(default)]
     pub route: Vec<RouteSettings>,
-    /// Per-workflow overrides, by workflow id.
-    #[serde(default)]
-    pub workflow: BTreeMap<String, WorkflowRouting>,
 }
 
 /// One route (a virtual model name such as `purser/auto`).
@@ -207,16 +205,20 @@ mod tests {
             stream_cascade = "route_only"
 
             [workflow.support]
-            forbid_tiers = [1]
-            step_tiers = { plan = 1 }
-            kill_switch = { mode = "pin", model = "cheap-a", set_by = "ops", set_at = "2026-01-01T00:00:00Z" }
+            budget = { monthly = "5.00" }
         "#;
         let f: RoutesFile = toml::from_str(text).unwrap();
         assert_eq!(f.route[0].mode, RouteMode::Cascade);
         assert_eq!(f.route[0].max_attempts, 2);
         assert_eq!(f.route[0].stream_cascade, StreamCascade::RouteOnly);
-        let w = &f.workflow["support"];
+        let w: WorkflowRouting = toml::from_str(
+            r#"forbid_tiers = [1]
+            step_tiers = { plan = 1 }
+            kill_switch = { mode = "pin", model = "cheap-a", set_by = "ops", set_at = "2026-01-01T00:00:00Z" }"#,
+        )
+        .unwrap();
         assert_eq!(w.kill_switch.as_ref().unwrap().mode, KillSwitchMode::Pin);
+        assert!(toml::from_str::<WorkflowRouting>("forbid = [1]").is_err());
         let bad = text.replace("thresholds", "threshold");
         assert!(toml::from_str::<RoutesFile>(&bad).is_err());
     }

@@ -75,7 +75,9 @@ impl Encoding {
             n += self.count_message(m).0;
         }
         if let Some(tools) = &req.tools {
-            n += self.count(&serde_json::to_string(tools).unwrap_or_default()).0;
+            n += self
+                .count(&serde_json::to_string(tools).unwrap_or_default())
+                .0;
         }
         if let Some(schema) = req.response_format.as_ref().and_then(|f| f.schema()) {
             n += self.count(&schema.to_string()).0;
@@ -100,7 +102,10 @@ mod tests {
     #[test]
     fn model_families_pick_their_encoding() {
         assert_eq!(Encoding::for_model("gpt-4o-mini"), Encoding::O200kBase);
-        assert_eq!(Encoding::for_model("gpt-4-1106-preview"), Encoding::Cl100kBase);
+        assert_eq!(
+            Encoding::for_model("gpt-4-1106-preview"),
+            Encoding::Cl100kBase
+        );
         assert_eq!(Encoding::for_model("gpt-3.5-turbo"), Encoding::Cl100kBase);
         assert_eq!(Encoding::for_model("openai/gpt-4"), Encoding::Cl100kBase);
     }
