@@ -41,12 +41,14 @@ pub struct EvalArgs {
     /// Strong model column (auto-detected when there are two).
     #[arg(long)]
     pub strong: Option<String>,
-    /// Weak model USD per 1M input,output tokens.
-    #[arg(long, default_value = "0.6,0.6")]
-    pub weak_price: String,
-    /// Strong model USD per 1M input,output tokens.
-    #[arg(long, default_value = "10,30")]
-    pub strong_price: String,
+    /// Weak model USD per 1M input,output tokens (default: the built-in price table's
+    /// entry for the route's cheapest primary model).
+    #[arg(long)]
+    pub weak_price: Option<String>,
+    /// Strong model USD per 1M input,output tokens (default: the built-in price table's
+    /// entry for the route's strongest primary model).
+    #[arg(long)]
+    pub strong_price: Option<String>,
 }
 
 /// `purser calibrate`: pick a threshold meeting a target with stated confidence and write it.
@@ -77,12 +79,14 @@ pub struct CalibrateArgs {
     /// Strong model column.
     #[arg(long)]
     pub strong: Option<String>,
-    /// Weak model USD per 1M input,output tokens.
-    #[arg(long, default_value = "0.6,0.6")]
-    pub weak_price: String,
-    /// Strong model USD per 1M input,output tokens.
-    #[arg(long, default_value = "10,30")]
-    pub strong_price: String,
+    /// Weak model USD per 1M input,output tokens (default: the built-in price table's
+    /// entry for the route's cheapest primary model).
+    #[arg(long)]
+    pub weak_price: Option<String>,
+    /// Strong model USD per 1M input,output tokens (default: the built-in price table's
+    /// entry for the route's strongest primary model).
+    #[arg(long)]
+    pub strong_price: Option<String>,
     /// Print the result without writing the file.
     #[arg(long)]
     pub dry_run: bool,
@@ -96,6 +100,23 @@ fn parse_price(s: &str) -> Result<ModelPrice, Error> {
     Ok(ModelPrice {
         input: i.trim().parse::<Decimal>().map_err(|_| bad())?,
         output: o.trim().parse::<Decimal>().map_err(|_| bad())?,
+    })
+}
+
+/// The price of `model`: the flag when given, else the built-in `crate::pricing` table.
+fn price_for(flag: Option<&str>, model: &str) -> Result<ModelPrice, Error> {
+    if let Some(f) = flag {
+        return parse_price(f);
+    }
+    let table = crate::pricing::PriceTable::builtin().map_err(|e| Error::Options {
+        message: format!("built-in price table: {} errors", e.len()),
+    })?;
+    let p = table.get(model).ok_or_else(|| Error::Options {
+        message: format!("no price for {model:?}; pass --weak-price/--strong-price IN,OUT"),
+    })?;
+    Ok(ModelPrice {
+        input: p.input_per_mtok,
+        output: p.output_per_mtok,
     })
 }
 
@@ -181,10 +202,6 @@ fn print_rows(rows: &[EvalRow], out: &mut dyn Write) -> std::io::Result<()> {
 /// Errors: unreadable data or routes, unknown route, unwritable outputs.
 pub fn run_eval(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let data = load_dir(&args.data, args.weak.as_deref(), args.strong.as_deref())?;
-    let prices = (
-        parse_price(&args.weak_price)?,
-        parse_price(&args.strong_price)?,
-    );
     let mut rows = Vec::new();
     let files = std::iter::once(("routes", &args.routes))
         .chain(args.compare.iter().map(|c| ("compare", c)));
@@ -195,6 +212,10 @@ pub fn run_eval(args: &EvalArgs, out: &mut dyn Write) -> Result<(), Error> {
             route.escalation.verifier_threshold,
         );
         let models = (primary(&route, false), primary(&route, true));
+        let prices = (
+            price_for(args.weak_price.as_deref(), &models.0)?,
+            price_for(args.strong_price.as_deref(), &models.1)?,
+        );
         rows.extend(evaluate_route(
             &clf,
             &data.rows,
@@ -235,11 +256,11 @@ pub fn run_calibrate(args: &CalibrateArgs, out: &mut dyn Write) -> Result<(), Er
     }
     let data = load_dir(&args.data, args.weak.as_deref(), args.strong.as_deref())?;
     let (route, clf) = load_route(&args.routes, Some(&args.route))?;
-    let prices = (
-        parse_price(&args.weak_price)?,
-        parse_price(&args.strong_price)?,
-    );
     let (wm, sm) = (primary(&route, false), primary(&route, true));
+    let prices = (
+        price_for(args.weak_price.as_deref(), &wm)?,
+        price_for(args.strong_price.as_deref(), &sm)?,
+    );
     let (ew, es) = (
         crate::tokenizer::Encoding::for_model(&wm),
         crate::tokenizer::Encoding::for_model(&sm),
