@@ -1,0 +1,107 @@
+//! Router training on a small slice of the shared RouteLLM data (skipped when absent),
+//! determinism of the artifact, and the shipped artifact and routes file.
+
+use std::path::PathBuf;
+
+use purser::router::{
+    Classifier, LabelledRow, RouterArtifact, RoutesFile, RoutingTable, TrainOptions, load_dir,
+    train_from_outcomes, train_rows,
+};
+
+fn shared_routellm() -> Option<PathBuf> {
+    let base = std::env::var_os("PURSER_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = base.join("datasets/routellm");
+    dir.is_dir().then_some(dir)
+}
+
+/// Every third MMLU row and every GSM8K row: small enough for a debug build.
+fn slice(rows: Vec<LabelledRow>) -> Vec<LabelledRow> {
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, r)| r.dataset != "mmlu" || i % 3 == 0)
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[test]
+fn cross_validated_apgr_beats_random_on_shared_slice() {
+    let Some(dir) = shared_routellm() else {
+        eprintln!("SKIP: shared RouteLLM data not found (set PURSER_SHARED_DIR)");
+        return;
+    };
+    let data = load_dir(&dir, None, None).unwrap();
+    assert_eq!(data.columns.weak, "mistralai/Mixtral-8x7B-Instruct-v0.1");
+    let rows = slice(data.rows);
+    let opts = TrainOptions {
+        hash_bits: 16,
+        ..TrainOptions::default()
+    };
+    let a = train_rows(&rows, &data.columns, data.files, &opts).unwrap();
+    for ds in ["mmlu", "gsm8k"] {
+        let apgr = a.metadata.cv.route[ds].apgr.unwrap();
+        assert!(apgr > 0.52, "{ds} route APGR {apgr} does not beat random");
+    }
+    let cascade = a.metadata.cv.cascade["gsm8k"].apgr.unwrap();
+    assert!(cascade > 0.55, "gsm8k cascade APGR {cascade}");
+}
+
+#[test]
+fn same_data_gives_same_artifact_bytes() {
+    let prompts = [
+        (
+            "Compute the integral of x^2 from 0 to 3 and explain each step.",
+            0.0,
+            1.0,
+        ),
+        ("Write a short poem about spring.", 1.0, 1.0),
+        (
+            "If 3 workers build 2 walls in 5 days, how many days for 6 walls?",
+            0.0,
+            1.0,
+        ),
+        ("Say hello politely.", 1.0, 1.0),
+    ];
+    let examples = || {
+        prompts
+            .iter()
+            .cycle()
+            .take(40)
+            .map(|(p, w, s)| ((*p).to_owned(), *w, *s))
+    };
+    let opts = TrainOptions {
+        hash_bits: 12,
+        folds: 2,
+        ..TrainOptions::default()
+    };
+    let a = train_from_outcomes(examples(), &opts)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let b = train_from_outcomes(examples(), &opts)
+        .unwrap()
+        .to_json()
+        .unwrap();
+    assert_eq!(a, b);
+    let art: RouterArtifact = serde_json::from_str(&a).unwrap();
+    let clf = Classifier::from_artifact(&art).unwrap();
+    assert!(
+        clf.strong_probability_text("Compute the integral of x^3 and explain each step.")
+            > clf.strong_probability_text("Write a short poem about autumn.")
+    );
+}
+
+#[test]
+fn shipped_artifact_and_default_routes_load() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("routes");
+    let path = root.join("models/router-v1.json");
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size <= 5 * 1024 * 1024, "artifact is {size} bytes");
+    let clf = Classifier::load(&path).unwrap();
+    assert!(clf.has_verifier());
+    let text = std::fs::read_to_string(root.join("default.toml")).unwrap();
+    let file: RoutesFile = toml::from_str(&text).unwrap();
+    let table = RoutingTable::try_new(&file.route, &root).unwrap();
+    assert!(table.route_names().any(|n| n == "purser/auto"));
+}
