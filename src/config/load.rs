@@ -141,11 +141,19 @@ pub fn load_snapshot(
     let cache_policy = build_cache_policy(gw, &routes, &mut errors);
     let routing_version = routes_hash(&routes_dir);
     let (compressors, default_compressor) = build_compressors(gw, &routes, summaries, &mut errors);
-    match (providers, budget, cache_policy, default_compressor) {
-        (Some(providers), Some(budget), Some(cache_policy), Some(default_compressor))
+    let routing = build_routing(&routes_dir, &routes, &models, &mut errors);
+    let workflow_routing = routes
+        .iter()
+        .flat_map(|(_, r)| r.workflow.iter())
+        .filter_map(|(n, w)| w.routing.clone().map(|r| (n.clone(), r)))
+        .collect();
+    match (providers, budget, cache_policy, default_compressor, routing) {
+        (Some(providers), Some(budget), Some(cache_policy), Some(default_compressor), Some(routing))
             if errors.is_empty() =>
         {
             Ok(Snapshot {
+                routing,
+                workflow_routing,
                 compressors,
                 default_compressor,
                 cache_policy,
@@ -221,6 +229,33 @@ fn build_cache_policy(
     }
     crate::cache::Policy::try_new(settings)
         .map_err(|e| errors.push(err("cache", None, e.to_string())))
+        .ok()
+}
+
+/// Every `[[route]]` of the routes files, with their classifiers loaded; each tier model must
+/// be a chat model of the catalogue (and so have a price).
+fn build_routing(
+    dir: &Path,
+    routes: &[(String, RoutesFile)],
+    models: &BTreeMap<ModelId, ModelEntry>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<crate::router::RoutingTable> {
+    let all: Vec<crate::router::RouteSettings> = routes.iter().flat_map(|(_, r)| r.route.iter().cloned()).collect();
+    for (file, r) in routes {
+        for (i, route) in r.route.iter().enumerate() {
+            for m in route.tiers.iter().flatten() {
+                if models.get(m).is_none_or(|e| e.is_embedding) {
+                    errors.push(err(file, Some(format!("route[{i}].tiers")), format!("`{m}` is not a chat model of the catalogue")));
+                }
+            }
+            if models.contains_key(&ModelId::new(&route.name)) {
+                errors.push(err(file, Some(format!("route[{i}].name")), format!("`{}` is also a model name", route.name)));
+            }
+        }
+    }
+    let base = if dir.is_dir() { dir.to_path_buf() } else { PathBuf::from("routes") };
+    crate::router::RoutingTable::try_new(&all, &base)
+        .map_err(|e| errors.push(err("routes", None, e.to_string())))
         .ok()
 }
 

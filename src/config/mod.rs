@@ -60,6 +60,10 @@ pub struct Snapshot {
     pub compressors: BTreeMap<String, Arc<crate::compress::Compressor>>,
     /// The gateway-wide compressor.
     pub default_compressor: Arc<crate::compress::Compressor>,
+    /// Routes (virtual models) with their classifiers.
+    pub routing: crate::router::RoutingTable,
+    /// Routing overrides by workflow.
+    pub workflow_routing: BTreeMap<String, crate::router::WorkflowRouting>,
 }
 
 impl Snapshot {
@@ -77,12 +81,20 @@ impl Snapshot {
             routing_version: String::new(),
             compressors: BTreeMap::new(),
             default_compressor: off_compressor(),
+            routing: empty_routing(),
+            workflow_routing: BTreeMap::new(),
         }
     }
 
     /// The catalogue entry of a model.
     pub fn model(&self, id: &str) -> Option<&ModelEntry> {
         self.models.get(&ModelId::new(id))
+    }
+
+    /// The cascade judge of a route.
+    pub fn escalation_for(&self, route: &str) -> Option<crate::router::Escalation> {
+        let s = self.routing.escalation_settings(route)?.clone();
+        Some(crate::router::Escalation::new(s, self.routing.classifier(route).cloned()))
     }
 
     /// The compressor of a workflow.
@@ -148,4 +160,9 @@ fn off_compressor() -> Arc<crate::compress::Compressor> {
     };
     let store = Arc::new(crate::compress::MokaSummaryStore::new(1));
     Arc::new(crate::compress::Compressor::try_new(settings, store).expect("off settings validate"))
+}
+
+#[expect(clippy::expect_used, reason = "an empty routing table has nothing to reject")]
+fn empty_routing() -> crate::router::RoutingTable {
+    crate::router::RoutingTable::try_new(&[], std::path::Path::new(".")).expect("empty table")
 }

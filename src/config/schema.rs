@@ -163,7 +163,7 @@ impl Default for DataSettings {
 pub(crate) struct RoutesFile {
     /// Routes (virtual models).
     #[serde(default)]
-    pub route: Vec<toml::Table>,
+    pub route: Vec<crate::router::RouteSettings>,
     /// Workflows by name.
     #[serde(default)]
     pub workflow: std::collections::BTreeMap<String, WorkflowFile>,
@@ -185,4 +185,7 @@ pub(crate) struct WorkflowFile {
     /// Context compression.
     #[serde(default)]
     pub compress: Option<crate::compress::Settings>,
+    /// Routing overrides: pin, forbidden tiers, step kinds, kill switch.
+    #[serde(default)]
+    pub routing: Option<crate::router::WorkflowRouting>,
 }

@@ -10,9 +10,9 @@ use tokio::time::Instant;
 
 use crate::budget::{Envelope, ReservationGuard};
 use crate::cache::CacheKey;
-use crate::config::Snapshot;
+use crate::config::{ModelEntry, Snapshot};
 use crate::ledger::{AttemptRecord, RequestRecord};
-use crate::types::{ModelId, WorkflowId};
+use crate::types::{MicroUsd, ModelId, WorkflowId};
 
 /// Headers through which clients describe their request.
 pub(crate) const H_WORKFLOW: &str = "x-purser-workflow";
@@ -48,6 +48,10 @@ pub(crate) struct RequestCtx {
     pub cache_key: Option<CacheKey>,
     /// Answered from the cache.
     pub cache_hit: bool,
+    /// Cost of cascade answers that were doubted and escalated.
+    pub escalated_cost: MicroUsd,
+    /// The route's strongest model (for the "always strong" baseline).
+    pub baseline: Option<ModelEntry>,
 }
 
 fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -79,6 +83,8 @@ impl RequestCtx {
             reservation: None,
             cache_key: None,
             cache_hit: false,
+            escalated_cost: MicroUsd::ZERO,
+            baseline: None,
         }
     }
 
@@ -106,6 +112,8 @@ impl RequestCtx {
             reservation: self.reservation.take(),
             cache_key: self.cache_key.take(),
             cache_hit: false,
+            escalated_cost: self.escalated_cost,
+            baseline: self.baseline.clone(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod handlers;
 mod pipeline;
 mod reports;
+mod route_stage;
 mod sse;
 mod stream;
 mod tasks;

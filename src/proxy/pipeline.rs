@@ -127,6 +127,14 @@ impl Drop for PendingRequest {
 pub(crate) struct Plan {
     pub route: Option<String>,
     pub candidates: Vec<ModelEntry>,
+    /// Tier of each candidate.
+    pub tiers: Vec<crate::types::Tier>,
+    /// Upper bound on answers tried (cascade).
+    pub max_attempts: u32,
+    /// Set in cascade mode: judges each answer before the next tier is tried.
+    pub escalation: Option<crate::router::Escalation>,
+    /// The route's strongest model: what "always strong" would have cost.
+    pub baseline: Option<ModelEntry>,
 }
 
 impl Pipeline {
@@ -188,8 +196,9 @@ impl Pipeline {
         ctx.record.prompt_hash = prompt_hash(&req);
         req.validate()?;
         // 6. route
-        let mut plan = resolve_plan(&ctx.snapshot, &req)?;
+        let mut plan = self.plan(ctx, headers, &req, crate::router::BudgetPressure::Normal)?;
         ctx.record.route = plan.route.clone();
+        ctx.baseline = plan.baseline.clone();
         // 4. cache lookup (after routing: the key holds the concrete model)
         if let Some(hit) = self.cache_lookup(ctx, headers, &req, &plan).await {
             return Ok(hit);
@@ -202,6 +211,10 @@ impl Pipeline {
             let input = plan.candidates[0].price.encoding.count_request(&req);
             let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
             if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
+                plan = match plan.route {
+                    Some(_) => self.plan(ctx, headers, &req, crate::router::BudgetPressure::ForceCheapest)?,
+                    None => plan,
+                };
                 plan.downgrade();
             }
         }
@@ -219,7 +232,9 @@ impl Pipeline {
         Ok(respond_json(ctx, &completion, &plan))
     }
 
-    /// Tries each candidate in order; each with the provider's retries and breaker.
+    /// Tries each candidate in order, each with its provider's retries and breaker. In cascade
+    /// mode an answer the judge doubts moves on to the next tier's models, at most
+    /// `max_attempts` answers; the doubted answers are paid for and recorded.
     async fn call_upstream(
         &self,
         ctx: &mut RequestCtx,
@@ -227,7 +242,10 @@ impl Pipeline {
         plan: &Plan,
     ) -> Result<(ChatCompletion, ModelEntry), ProxyError> {
         let mut last: Option<ProxyError> = None;
-        for (i, m) in plan.candidates.iter().enumerate() {
+        let mut answers = 0u32;
+        let mut i = 0;
+        while i < plan.candidates.len() {
+            let m = &plan.candidates[i];
             if i > 0 {
                 self.count_fallback(plan);
             }
@@ -240,13 +258,45 @@ impl Pipeline {
             let CallResult { result, attempts } = call_chat(handle, &up).await;
             ctx.upstream_time += started.elapsed();
             self.record_attempts(ctx, m, &attempts);
-            match result {
-                Ok(c) => return Ok((c, m.clone())),
+            let c = match result {
+                Ok(c) => c,
                 Err(e) if e.kind == FailureKind::ClientError => return Err(e.into()),
-                Err(e) => last = Some(e.into()),
+                Err(e) => {
+                    last = Some(e.into());
+                    i += 1;
+                    continue;
+                }
+            };
+            answers += 1;
+            let next_tier = plan.tiers.iter().skip(i + 1).position(|t| *t > plan.tiers[i]).map(|p| p + i + 1);
+            let doubt = match next_tier {
+                Some(_) if answers < plan.max_attempts => self.judge(plan, req, &c),
+                _ => None,
+            };
+            match (doubt, next_tier) {
+                (Some(reason), Some(next)) => {
+                    self.pay_escalated(ctx, &c, req, m, reason);
+                    i = next;
+                }
+                _ => return Ok((c, m.clone())),
             }
         }
         Err(last.unwrap_or_else(|| ProxyError::Internal("route has no models".into())))
+    }
+
+    /// Charges a doubted cascade answer: its cost is added to the request's and its attempt
+    /// records why the next tier was tried.
+    fn pay_escalated(&self, ctx: &mut RequestCtx, c: &ChatCompletion, req: &ChatRequest, m: &ModelEntry, reason: &str) {
+        let (u, source) = usage_of(c, req, m);
+        let cost = m.price.cost(&u);
+        ctx.escalated_cost = ctx.escalated_cost.saturating_add(cost);
+        ctx.record.escalations.push(reason.to_owned());
+        if let Some(a) = ctx.attempts.last_mut() {
+            a.tokens = TokenCounts { input: u.input, output: u.output, cached_input: u.cached_input };
+            a.cost_micros = cost;
+            a.usage_source = source;
+            a.escalation_reason = Some(reason.to_owned());
+        }
     }
 
     async fn stream(
@@ -353,7 +403,8 @@ impl Pipeline {
         usage: &(TokenUsage, UsageSource),
     ) {
         let (u, source) = usage;
-        let cost = model.price.cost(u);
+        let answer_cost = model.price.cost(u);
+        let cost = answer_cost.saturating_add(ctx.escalated_cost);
         let tokens = TokenCounts {
             input: u.input,
             output: u.output,
@@ -367,9 +418,11 @@ impl Pipeline {
         ctx.record.cost_micros = cost;
         if let Some(last) = ctx.attempts.last_mut() {
             last.tokens = tokens;
-            last.cost_micros = cost;
+            last.cost_micros = answer_cost;
             last.usage_source = *source;
         }
+        let baseline = ctx.baseline.as_ref().map_or(cost, |b| b.price.cost(u));
+        ctx.record.baseline_cost_micros = Some(baseline);
     }
 
     /// Writes the ledger records and the request's metrics. Called exactly once per request.
@@ -421,6 +474,9 @@ impl Pipeline {
         m.requests
             .with_label_values(&[&wf, route, model, outcome])
             .inc();
+        if let Some(b) = r.baseline_cost_micros.filter(|b| b.0 > 0) {
+            m.baseline_cost_usd.with_label_values(&[&wf]).inc_by(usd(b.0));
+        }
         if r.cost_micros > MicroUsd::ZERO {
             m.cost_usd
                 .with_label_values(&[&wf, model, route])
@@ -509,19 +565,6 @@ impl Plan {
     pub(crate) fn downgrade(&mut self) {
         let c = self.cheapest().clone();
         self.candidates = vec![c];
-    }
-}
-
-/// Resolves the requested model: a concrete model of the catalogue or a route.
-fn resolve_plan(snapshot: &Snapshot, req: &ChatRequest) -> Result<Plan, ProxyError> {
-    match snapshot.model(&req.model) {
-        Some(m) if !m.is_embedding => Ok(Plan {
-            route: None,
-            candidates: vec![m.clone()],
-        }),
-        _ => Err(ProxyError::ModelNotFound {
-            model: req.model.clone(),
-        }),
     }
 }
 
