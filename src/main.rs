@@ -26,6 +26,14 @@ enum Command {
     /// Virtual keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Train a difficulty router on labelled data (RouteLLM CSV layout).
+    Train(purser::router::cli::TrainArgs),
+    /// Pick route thresholds on labelled data for a quality, strong-share or cost target.
+    Calibrate(purser::router::cli::CalibrateArgs),
+    /// Evaluate routing tables offline: APGR, CPT, cost saving, route and cascade modes.
+    Eval(purser::router::cli::EvalArgs),
+    /// Score prompts (JSON lines on stdin) with a router artifact.
+    Score(purser::router::cli::ScoreArgs),
     /// Monthly COGS statement per workflow from a ledger (table, CSV or JSON).
     Report(purser::report::cli::ReportArgs),
     /// Compress chat request bodies (JSON lines on stdin) and write them to stdout.
@@ -65,6 +73,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(a) => serve(a),
+        Command::Train(a) => purser::router::cli::run_train(&a, &mut std::io::stdout().lock())
+            .map_err(anyhow::Error::from),
+        Command::Calibrate(a) => {
+            purser::router::cli::run_calibrate(&a, &mut std::io::stdout().lock())
+                .map_err(anyhow::Error::from)
+        }
+        Command::Eval(a) => purser::router::cli::run_eval(&a, &mut std::io::stdout().lock())
+            .map_err(anyhow::Error::from),
+        Command::Score(a) => purser::router::cli::run_score(
+            &a,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        )
+        .map_err(anyhow::Error::from),
         Command::Report(a) => purser::report::cli::run_report(&a, &mut std::io::stdout().lock())
             .map_err(anyhow::Error::from),
         Command::Compress(a) => purser::compress::cli::run_compress(

@@ -148,28 +148,30 @@ pub fn load_snapshot(
         .filter_map(|(n, w)| w.routing.clone().map(|r| (n.clone(), r)))
         .collect();
     match (providers, budget, cache_policy, default_compressor, routing) {
-        (Some(providers), Some(budget), Some(cache_policy), Some(default_compressor), Some(routing))
-            if errors.is_empty() =>
-        {
-            Ok(Snapshot {
-                routing,
-                workflow_routing,
-                compressors,
-                default_compressor,
-                cache_policy,
-                routing_version,
-                keys: Arc::new(KeyRing::from_env(&budget)),
-                budget: Arc::new(budget),
-                generation,
-                prices,
-                models,
-                providers: Arc::new(providers),
-                watched: [routes_dir, pricing_dir]
-                    .into_iter()
-                    .filter(|p| p.exists())
-                    .collect(),
-            })
-        }
+        (
+            Some(providers),
+            Some(budget),
+            Some(cache_policy),
+            Some(default_compressor),
+            Some(routing),
+        ) if errors.is_empty() => Ok(Snapshot {
+            routing,
+            workflow_routing,
+            compressors,
+            default_compressor,
+            cache_policy,
+            routing_version,
+            keys: Arc::new(KeyRing::from_env(&budget)),
+            budget: Arc::new(budget),
+            generation,
+            prices,
+            models,
+            providers: Arc::new(providers),
+            watched: [routes_dir, pricing_dir]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect(),
+        }),
         _ => Err(ConfigErrors(errors)),
     }
 }
@@ -240,20 +242,35 @@ fn build_routing(
     models: &BTreeMap<ModelId, ModelEntry>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<crate::router::RoutingTable> {
-    let all: Vec<crate::router::RouteSettings> = routes.iter().flat_map(|(_, r)| r.route.iter().cloned()).collect();
+    let all: Vec<crate::router::RouteSettings> = routes
+        .iter()
+        .flat_map(|(_, r)| r.route.iter().cloned())
+        .collect();
     for (file, r) in routes {
         for (i, route) in r.route.iter().enumerate() {
             for m in route.tiers.iter().flatten() {
                 if models.get(m).is_none_or(|e| e.is_embedding) {
-                    errors.push(err(file, Some(format!("route[{i}].tiers")), format!("`{m}` is not a chat model of the catalogue")));
+                    errors.push(err(
+                        file,
+                        Some(format!("route[{i}].tiers")),
+                        format!("`{m}` is not a chat model of the catalogue"),
+                    ));
                 }
             }
             if models.contains_key(&ModelId::new(&route.name)) {
-                errors.push(err(file, Some(format!("route[{i}].name")), format!("`{}` is also a model name", route.name)));
+                errors.push(err(
+                    file,
+                    Some(format!("route[{i}].name")),
+                    format!("`{}` is also a model name", route.name),
+                ));
             }
         }
     }
-    let base = if dir.is_dir() { dir.to_path_buf() } else { PathBuf::from("routes") };
+    let base = if dir.is_dir() {
+        dir.to_path_buf()
+    } else {
+        PathBuf::from("routes")
+    };
     crate::router::RoutingTable::try_new(&all, &base)
         .map_err(|e| errors.push(err("routes", None, e.to_string())))
         .ok()

@@ -94,7 +94,10 @@ impl Snapshot {
     /// The cascade judge of a route.
     pub fn escalation_for(&self, route: &str) -> Option<crate::router::Escalation> {
         let s = self.routing.escalation_settings(route)?.clone();
-        Some(crate::router::Escalation::new(s, self.routing.classifier(route).cloned()))
+        Some(crate::router::Escalation::new(
+            s,
+            self.routing.classifier(route).cloned(),
+        ))
     }
 
     /// The compressor of a workflow.
@@ -162,7 +165,10 @@ fn off_compressor() -> Arc<crate::compress::Compressor> {
     Arc::new(crate::compress::Compressor::try_new(settings, store).expect("off settings validate"))
 }
 
-#[expect(clippy::expect_used, reason = "an empty routing table has nothing to reject")]
+#[expect(
+    clippy::expect_used,
+    reason = "an empty routing table has nothing to reject"
+)]
 fn empty_routing() -> crate::router::RoutingTable {
     crate::router::RoutingTable::try_new(&[], std::path::Path::new(".")).expect("empty table")
 }

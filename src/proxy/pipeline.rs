@@ -212,7 +212,12 @@ impl Pipeline {
             let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
             if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
                 plan = match plan.route {
-                    Some(_) => self.plan(ctx, headers, &req, crate::router::BudgetPressure::ForceCheapest)?,
+                    Some(_) => self.plan(
+                        ctx,
+                        headers,
+                        &req,
+                        crate::router::BudgetPressure::ForceCheapest,
+                    )?,
                     None => plan,
                 };
                 plan.downgrade();
@@ -268,7 +273,12 @@ impl Pipeline {
                 }
             };
             answers += 1;
-            let next_tier = plan.tiers.iter().skip(i + 1).position(|t| *t > plan.tiers[i]).map(|p| p + i + 1);
+            let next_tier = plan
+                .tiers
+                .iter()
+                .skip(i + 1)
+                .position(|t| *t > plan.tiers[i])
+                .map(|p| p + i + 1);
             let doubt = match next_tier {
                 Some(_) if answers < plan.max_attempts => self.judge(plan, req, &c),
                 _ => None,
@@ -286,13 +296,24 @@ impl Pipeline {
 
     /// Charges a doubted cascade answer: its cost is added to the request's and its attempt
     /// records why the next tier was tried.
-    fn pay_escalated(&self, ctx: &mut RequestCtx, c: &ChatCompletion, req: &ChatRequest, m: &ModelEntry, reason: &str) {
+    fn pay_escalated(
+        &self,
+        ctx: &mut RequestCtx,
+        c: &ChatCompletion,
+        req: &ChatRequest,
+        m: &ModelEntry,
+        reason: &str,
+    ) {
         let (u, source) = usage_of(c, req, m);
         let cost = m.price.cost(&u);
         ctx.escalated_cost = ctx.escalated_cost.saturating_add(cost);
         ctx.record.escalations.push(reason.to_owned());
         if let Some(a) = ctx.attempts.last_mut() {
-            a.tokens = TokenCounts { input: u.input, output: u.output, cached_input: u.cached_input };
+            a.tokens = TokenCounts {
+                input: u.input,
+                output: u.output,
+                cached_input: u.cached_input,
+            };
             a.cost_micros = cost;
             a.usage_source = source;
             a.escalation_reason = Some(reason.to_owned());
@@ -475,7 +496,9 @@ impl Pipeline {
             .with_label_values(&[&wf, route, model, outcome])
             .inc();
         if let Some(b) = r.baseline_cost_micros.filter(|b| b.0 > 0) {
-            m.baseline_cost_usd.with_label_values(&[&wf]).inc_by(usd(b.0));
+            m.baseline_cost_usd
+                .with_label_values(&[&wf])
+                .inc_by(usd(b.0));
         }
         if r.cost_micros > MicroUsd::ZERO {
             m.cost_usd
@@ -537,9 +560,14 @@ impl Pipeline {
 impl Pipeline {
     /// Names a client may send as `model`, with their owner (provider or `purser`).
     pub(crate) fn model_names(&self, s: &Snapshot) -> Vec<(String, String)> {
+        let routes = s
+            .routing
+            .route_names()
+            .map(|r| (r.to_owned(), "purser".to_owned()));
         s.models
             .values()
             .map(|m| (m.id.to_string(), m.provider.clone()))
+            .chain(routes)
             .collect()
     }
 }

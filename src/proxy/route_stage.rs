@@ -53,12 +53,16 @@ impl Pipeline {
         let snap = std::sync::Arc::clone(&ctx.snapshot);
         if let Some(m) = snap.model(&req.model) {
             if m.is_embedding {
-                return Err(ProxyError::ModelNotFound { model: req.model.clone() });
+                return Err(ProxyError::ModelNotFound {
+                    model: req.model.clone(),
+                });
             }
             return Ok(Plan::concrete(m.clone()));
         }
         if !snap.routing.route_names().any(|r| r == req.model) {
-            return Err(ProxyError::ModelNotFound { model: req.model.clone() });
+            return Err(ProxyError::ModelNotFound {
+                model: req.model.clone(),
+            });
         }
         let step = headers.get(H_STEP).and_then(|v| v.to_str().ok());
         let input = RouteInput {
@@ -70,7 +74,10 @@ impl Pipeline {
         };
         let d = snap.routing.decide(&input).map_err(|e| match e {
             crate::router::Error::Stopped { .. } => ProxyError::Unavailable {
-                message: format!("Workflow `{}` is stopped by its kill switch.", ctx.record.workflow),
+                message: format!(
+                    "Workflow `{}` is stopped by its kill switch.",
+                    ctx.record.workflow
+                ),
                 code: "workflow_stopped",
             },
             other => ProxyError::Internal(other.to_string()),
@@ -96,7 +103,10 @@ impl Pipeline {
             score: d.score,
             classifier_version: d.classifier_version.clone().unwrap_or_default(),
         };
-        let strongest = snap.routing.settings(&d.route).and_then(|s| s.tiers.last()?.first().cloned());
+        let strongest = snap
+            .routing
+            .settings(&d.route)
+            .and_then(|s| s.tiers.last()?.first().cloned());
         let baseline = strongest.and_then(|m| snap.model(m.as_str()).cloned());
         let cascade = d.mode == RouteMode::Cascade && d.max_attempts > 1;
         let escalation = cascade.then(|| snap.escalation_for(&d.route)).flatten();
@@ -111,14 +121,23 @@ impl Pipeline {
     }
 
     /// Cascade judge: whether an answer from tier `tier` is good enough, or why not.
-    pub(crate) fn judge(&self, plan: &Plan, req: &ChatRequest, answer: &ChatCompletion) -> Option<&'static str> {
+    pub(crate) fn judge(
+        &self,
+        plan: &Plan,
+        req: &ChatRequest,
+        answer: &ChatCompletion,
+    ) -> Option<&'static str> {
         let esc = plan.escalation.as_ref()?;
         match esc.judge(req, answer) {
             Verdict::Accept => None,
             Verdict::Escalate(r) => {
                 let label = escalation_label(&r);
                 let route = plan.route.as_deref().unwrap_or("-");
-                self.parts.metrics.escalations.with_label_values(&[route, label]).inc();
+                self.parts
+                    .metrics
+                    .escalations
+                    .with_label_values(&[route, label])
+                    .inc();
                 Some(label)
             }
         }

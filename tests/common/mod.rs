@@ -26,6 +26,8 @@ pub enum Behavior {
     Hang,
     /// Stream two chunks, then end without `[DONE]`.
     CutStream,
+    /// A complete answer cut by the length limit (`finish_reason: "length"`).
+    Truncated,
 }
 
 #[derive(Clone, Default)]
@@ -65,6 +67,11 @@ async fn fake_chat(State(s): State<FakeState>, body: axum::body::Bytes) -> Respo
         Behavior::Ok => (
             [("content-type", "application/json")],
             fixture("chat_completion.json"),
+        )
+            .into_response(),
+        Behavior::Truncated => (
+            [("content-type", "application/json")],
+            fixture("chat_completion.json").replace("\"finish_reason\":\"stop\"", "\"finish_reason\":\"length\""),
         )
             .into_response(),
         Behavior::Status(code) => (
@@ -203,6 +210,22 @@ provider = "simulated"
 
 [[models]]
 name = "gpt-4o"
+provider = "simulated"
+
+[[models]]
+name = "gpt-4.1-mini"
+provider = "simulated"
+
+[[models]]
+name = "gpt-4.1"
+provider = "simulated"
+
+[[models]]
+name = "mixtral-8x7b-instruct"
+provider = "simulated"
+
+[[models]]
+name = "gpt-4-1106-preview"
 provider = "simulated"
 
 [[models]]
