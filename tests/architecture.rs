@@ -1,6 +1,8 @@
 //! Module dependencies point one way (../shared/STYLE.md §2): a module may use modules to its
 //! left in `LAYERS`, never ones to its right, and modules of one layer never use each other.
 //! This test reads every `crate::` path in `src/` and fails on a wrong-way dependency.
+// Helpers outside #[test] functions unwrap too: a failed step should abort the test.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The OpenAI-compatible surface, end to end over HTTP against the real server on 127.0.0.1:0
 //! with the built-in simulated provider: completions, streams, tools, JSON mode, every error
 //! class, metrics and the ledger.
+// Helpers outside #[test] functions unwrap too: a failed step should abort the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The response cache through the real gateway: deterministic repeats hit (also with reordered
 //! JSON), unsafe requests and answers are never cached, workflows never share entries, streams
 //! replay from the cache, and two replicas share hits through a real Redis.
+// Helpers outside #[test] functions unwrap too: a failed step should abort the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! Test harness: an in-process fake OpenAI upstream that serves `tests/fixtures/` and counts its
 //! hits, and the real gateway started on 127.0.0.1:0 with a config written to a temp folder.
 #![allow(dead_code)]
+// The harness is test code outside #[test] functions: a failed setup should abort the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
