@@ -33,7 +33,7 @@ fn counter_by(text: &str, label: &str) -> BTreeMap<String, i64> {
 
 #[tokio::test]
 async fn report_spend_equals_metrics_counter_and_ledger() {
-    let mut gw = Gateway::start(None, "").await;
+    let mut gw = Gateway::start(None, "[[budget.workflows]]\nname = \"etl\"\n").await;
     for (i, (wf, model)) in [
         ("support", "gpt-4o-mini"),
         ("support", "gpt-4o"),
