@@ -34,7 +34,7 @@ if [ -z "${PURSER_URL:-}" ]; then
   PURSER_URL="http://127.0.0.1:$port"
   target/debug/purser serve --listen "127.0.0.1:$port" --data-dir "$tmp/data" >"$tmp/gateway.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     curl -fsS "$PURSER_URL/healthz" >/dev/null 2>&1 && break
     kill -0 "$pid" 2>/dev/null || { cat "$tmp/gateway.log" >&2; fail "gateway exited"; }
     sleep 0.1
