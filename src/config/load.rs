@@ -176,6 +176,9 @@ pub fn load_snapshot(
     }
 }
 
+/// Name under which the built-in routes file is reported.
+const BUILTIN_ROUTES: &str = "<built-in routes/default.toml>";
+
 /// The built-in routes, used when the routes folder does not exist.
 const DEFAULT_ROUTES: &str = include_str!("../../routes/default.toml");
 
@@ -204,6 +207,13 @@ fn read_routes(dir: &Path, errors: &mut Vec<ConfigError>) -> Vec<(String, Routes
     texts
         .into_iter()
         .filter_map(|(name, text)| match toml::from_str::<RoutesFile>(&text) {
+            // Without a routes folder there are no classifier files: keep the built-in
+            // workflows, drop its routes.
+            Ok(mut f) if name == BUILTIN_ROUTES => {
+                tracing::warn!(dir = %dir.display(), "routes folder not found: using built-in workflows, no routes (run from the repository root or set routes_dir)");
+                f.route.clear();
+                Some((name, f))
+            }
             Ok(f) => Some((name, f)),
             Err(e) => {
                 errors.push(err(&name, None, e.to_string()));
