@@ -141,6 +141,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         notifier,
         ledger_path,
         reports: Arc::new(crate::report::http::ReportCache::new(REPORT_CACHE_TTL)),
+        kill_switches: Arc::new(crate::proxy::KillSwitches::default()),
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
     let listener = TcpListener::bind(gw.server.listen)

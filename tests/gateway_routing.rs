@@ -165,3 +165,74 @@ kill_switch = { mode = "stop", set_by = "oncall@example.com", set_at = "2026-11-
     );
     assert_eq!(reqs[2]["outcome"], "kill_switch");
 }
+
+#[tokio::test]
+async fn held_cascade_stream_and_admin_kill_switch() {
+    let up = FakeUpstream::start().await;
+    // Tests must not mutate the environment; cargo sets CARGO_PKG_NAME ("purser") for test
+    // processes, so it serves as the admin key's variable.
+    let extra = "[budget]\nadmin_key_env = \"CARGO_PKG_NAME\"\n";
+    let mut gw = Gateway::start(Some(&up), extra).await;
+    routes_with(
+        &gw,
+        r#"
+[[route]]
+name = "test/held"
+tiers = [["fake-primary"], ["gpt-4o"]]
+classifier = "models/router-v1.json"
+thresholds = [0.99]
+mode = "cascade"
+max_attempts = 2
+stream_cascade = "hold"
+"#,
+    );
+    let mut gw = restart(&mut gw).await;
+    up.script([Behavior::Truncated]);
+    let mut b = chat_body("test/held", "hello");
+    b["stream"] = json!(true);
+    b["stream_options"] = json!({"include_usage": true});
+    let r = gw.post("/v1/chat/completions", b).await;
+    assert_eq!(r.headers()["x-purser-model"], "gpt-4o");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.ends_with("data: [DONE]\n\n") && text.contains("\"usage\":{"),
+        "{text}"
+    );
+    assert_eq!(
+        up.bodies()[0]["stream"],
+        Value::Null,
+        "the held cheap call is not streamed"
+    );
+
+    // Admin: a wrong key is refused; the right one stops the workflow at once, then resumes it.
+    let kill = |key: &str, mode: &str| {
+        gw.client
+            .post(gw.url("/admin/workflows/default/kill-switch"))
+            .header("authorization", format!("Bearer {key}"))
+            .json(&json!({"mode": mode, "actor": "oncall@example.com"}))
+            .send()
+    };
+    assert_eq!(kill("wrong", "stop").await.unwrap().status(), 403);
+    assert_eq!(kill("purser", "stop").await.unwrap().status(), 200);
+    let (s, _, v) = routed(&gw, "test/held", "hello", &[]).await;
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (503, json!("workflow_stopped"))
+    );
+    assert_eq!(kill("purser", "off").await.unwrap().status(), 200);
+    let (s, _, _) = routed(&gw, "test/held", "hello", &[]).await;
+    assert_eq!(s, 200);
+    let stats = gw
+        .client
+        .get(gw.url("/admin/cache/stats"))
+        .header("authorization", "Bearer purser")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stats.status(), 200);
+    gw.stop().await;
+    let admin = gw.records("admin");
+    assert_eq!(admin.len(), 2);
+    assert_eq!(admin[0]["action"], "kill_switch_on");
+    assert_eq!(admin[0]["actor"], "oncall@example.com");
+}

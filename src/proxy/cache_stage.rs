@@ -152,6 +152,29 @@ impl Pipeline {
     }
 }
 
+/// A whole completion sent as a well-formed SSE stream (cache hits, held cascade answers).
+pub(crate) fn replay_stream(
+    ctx: &RequestCtx,
+    req: &ChatRequest,
+    c: &ChatCompletion,
+    plan: &Plan,
+) -> Response {
+    let chunks = sse::completion_to_chunks(c, req.wants_stream_usage());
+    let events = chunks
+        .iter()
+        .map(sse::encode)
+        .chain(std::iter::once(bytes::Bytes::from_static(sse::DONE)))
+        .map(Ok::<_, std::convert::Infallible>)
+        .collect::<Vec<_>>();
+    let mut r = Response::new(Body::from_stream(stream::iter(events)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    purser_headers(&mut r, ctx, plan.route.as_deref());
+    r
+}
+
 async fn store(
     cache: Arc<crate::cache::ResponseCache>,
     key: CacheKey,

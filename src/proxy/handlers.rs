@@ -33,6 +33,12 @@ pub fn router(pipeline: Pipeline) -> Router {
             get(cost_report).fallback(method_not_allowed),
         )
         .route("/dashboard", get(super::reports::dashboard))
+        .route("/admin/cache/purge", post(admin_purge))
+        .route("/admin/cache/stats", get(admin_cache_stats))
+        .route(
+            "/admin/workflows/{name}/kill-switch",
+            post(admin_kill_switch),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -63,6 +69,23 @@ async fn cost_report(
     RawQuery(q): RawQuery,
 ) -> Response {
     p.cost_report(headers, q).await
+}
+
+async fn admin_purge(State(p): State<Pipeline>, headers: HeaderMap, body: Body) -> Response {
+    p.admin_purge(headers, body).await
+}
+
+async fn admin_cache_stats(State(p): State<Pipeline>, headers: HeaderMap) -> Response {
+    p.admin_cache_stats(headers).await
+}
+
+async fn admin_kill_switch(
+    State(p): State<Pipeline>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    p.admin_kill_switch(name, headers, body).await
 }
 
 async fn models(State(p): State<Pipeline>) -> Response {

@@ -60,6 +60,8 @@ pub struct PipelineParts {
     pub ledger_path: std::path::PathBuf,
     /// Cached cost reports for the polled report endpoint.
     pub reports: Arc<crate::report::http::ReportCache>,
+    /// Kill switches flipped through the admin API.
+    pub kill_switches: Arc<super::KillSwitches>,
 }
 
 /// The orchestrator of the stages above.
@@ -224,8 +226,16 @@ impl Pipeline {
             }
         }
         // 7. call upstream
-        if req.stream {
+        // A cascade holds a streamed answer until the judge accepts it (`stream_cascade =
+        // "hold"`; "route_only" routes decided to stream without the cascade).
+        let held = req.stream && plan.escalation.is_some();
+        if req.stream && !held {
             return self.stream(ctx, req, plan).await;
+        }
+        let client_req = req.clone();
+        if held {
+            req.stream = false;
+            req.stream_options = None;
         }
         let (completion, model) = self.call_upstream(ctx, &req, &plan).await?;
         // 8. price and settle
@@ -234,6 +244,14 @@ impl Pipeline {
         self.settle_budget(ctx).await;
         // 10. cache store
         self.cache_store(ctx, Some(&completion));
+        if held {
+            return Ok(super::cache_stage::replay_stream(
+                ctx,
+                &client_req,
+                &completion,
+                &plan,
+            ));
+        }
         Ok(respond_json(ctx, &completion, &plan))
     }
 

@@ -65,10 +65,16 @@ impl Pipeline {
             });
         }
         let step = headers.get(H_STEP).and_then(|v| v.to_str().ok());
+        // A switch flipped at run time wins over the configured one.
+        let wf_name = ctx.record.workflow.as_str();
+        let mut overrides = snap.workflow_routing.get(wf_name).cloned();
+        if let Some(k) = self.parts.kill_switches.get(wf_name) {
+            overrides.get_or_insert_with(Default::default).kill_switch = Some(k);
+        }
         let input = RouteInput {
             request: req,
             route: &req.model,
-            workflow: snap.workflow_routing.get(ctx.record.workflow.as_str()),
+            workflow: overrides.as_ref(),
             step,
             budget_pressure: pressure,
         };
