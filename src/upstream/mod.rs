@@ -4,11 +4,34 @@
 //! Must not know about routes, budgets or the ledger. Uses `types`, `api`, `tokenizer`, `metrics`.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::Stream;
 use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest};
+
+pub mod duration;
+mod http;
+mod registry;
+mod resilience;
+mod secret;
+mod settings;
+mod simulated;
+mod sse;
+
+pub use http::OpenAiCompatible;
+pub use registry::Providers;
+pub use resilience::{
+    AttemptOutcome, AttemptReport, BreakerPermit, BreakerState, CallResult, CircuitBreaker, Jitter,
+    RetryPolicy, UpstreamHandle, call_chat, call_stream,
+};
+pub use secret::Secret;
+pub use settings::{
+    AuthMode, BreakerSettings, HttpSettings, ProviderSettings, ReplaySettings, RetrySettings,
+    SimulatedModel, SimulatedSettings,
+};
+pub use simulated::Simulated;
 
 /// A stream of chunks from an upstream. An `Err` item means the stream was cut.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, UpstreamError>> + Send>>;
@@ -55,7 +78,96 @@ pub struct UpstreamError {
     /// Detail for logs (may include the upstream's error message, never secrets).
     pub message: String,
     /// For `ClientError`: the upstream's OpenAI error body, forwarded to the client as is.
-    pub client_body: Option<Value>,
+    /// Boxed to keep `Result<_, UpstreamError>` small.
+    pub client_body: Option<Box<Value>>,
+    /// For `RateLimited`: the upstream's `Retry-After` (or `retry-after-ms`), when sent.
+    pub retry_after: Option<Duration>,
+}
+
+/// Errors building providers from settings (startup only; request-time failures are
+/// `UpstreamError`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two providers share a name.
+    #[error("provider name {name:?} is used twice")]
+    DuplicateProvider {
+        /// The repeated name.
+        name: String,
+    },
+    /// `api_key_env` names a variable that is not set.
+    #[error("provider {provider:?}: environment variable {env_var} is not set")]
+    MissingApiKey {
+        /// Provider name.
+        provider: String,
+        /// The variable named in `api_key_env`.
+        env_var: String,
+    },
+    /// `base_url` does not parse or is not http(s).
+    #[error("provider {provider:?}: invalid base_url {url:?}: {reason}")]
+    InvalidBaseUrl {
+        /// Provider name.
+        provider: String,
+        /// The URL as configured.
+        url: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// A static header (or the API key) is not a valid header value.
+    #[error("provider {provider:?}: invalid header {header:?}")]
+    InvalidHeader {
+        /// Provider name.
+        provider: String,
+        /// Header name (never the value).
+        header: String,
+    },
+    /// reqwest could not build its client (TLS backend).
+    #[error("provider {provider:?}: cannot build HTTP client: {source}")]
+    HttpClient {
+        /// Provider name.
+        provider: String,
+        /// The reqwest error.
+        source: reqwest::Error,
+    },
+    /// A simulated model is misconfigured.
+    #[error("provider {provider:?}: simulated model {model:?}: {reason}")]
+    InvalidSimulatedModel {
+        /// Provider name.
+        provider: String,
+        /// Model name.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+// ---- UpstreamError
+impl UpstreamError {
+    /// An error of `kind` with no status, body or retry hint.
+    pub fn new(provider: impl Into<String>, kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            kind,
+            status: None,
+            message: message.into(),
+            client_body: None,
+            retry_after: None,
+        }
+    }
+    /// Sets the upstream HTTP status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+    /// Sets the body forwarded to the client (for `ClientError`).
+    pub fn with_client_body(mut self, body: Value) -> Self {
+        self.client_body = Some(Box::new(body));
+        self
+    }
+    /// Sets the upstream's retry hint.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
 }
 
 /// A model provider. `req.model` is the provider's own model name (already mapped from the

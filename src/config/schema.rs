@@ -1,0 +1,140 @@
+//! Raw file schemas (serde, `deny_unknown_fields`). Values are checked in `load`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::upstream::ProviderSettings;
+
+/// The built-in gateway file, used when no `--config` is given.
+pub(crate) const DEFAULT_GATEWAY: &str = include_str!("../../purser.toml");
+
+/// The gateway file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// HTTP server.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Where state lives.
+    #[serde(default)]
+    pub data: DataSettings,
+    /// Folder of routing tables, relative to the config file (or the working directory).
+    #[serde(default = "default_routes_dir")]
+    pub routes_dir: PathBuf,
+    /// Folder of price tables; the built-in tables when absent.
+    #[serde(default = "default_pricing_dir")]
+    pub pricing_dir: PathBuf,
+    /// The audit ledger.
+    #[serde(default)]
+    pub ledger: crate::ledger::Settings,
+    /// Upstream providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderSettings>,
+    /// The model catalogue.
+    #[serde(default)]
+    pub models: Vec<ModelSettings>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Upper bound of a whole request, all attempts included.
+    #[serde(
+        default = "default_request_timeout",
+        with = "crate::upstream::duration"
+    )]
+    pub request_timeout: Duration,
+    /// How long SIGTERM waits for in-flight requests.
+    #[serde(default = "default_grace", with = "crate::upstream::duration")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    /// State folder (ledger, ...), relative to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub dir: PathBuf,
+}
+
+/// One `[[models]]` entry: a model clients may name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Name clients use.
+    pub name: String,
+    /// Provider serving it.
+    pub provider: String,
+    /// Name sent upstream; defaults to `name`.
+    #[serde(default)]
+    pub upstream_model: Option<String>,
+    /// Price table key (`provider/model` or a unique model name); defaults to `name`.
+    #[serde(default)]
+    pub price: Option<String>,
+    /// `chat` (default) or `embeddings`.
+    #[serde(default)]
+    pub kind: ModelKind,
+}
+
+/// What a model serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Chat completions.
+    #[default]
+    Chat,
+    /// Embeddings.
+    Embeddings,
+}
+
+fn default_routes_dir() -> PathBuf {
+    PathBuf::from("routes")
+}
+fn default_pricing_dir() -> PathBuf {
+    PathBuf::from("pricing")
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_body() -> usize {
+    10 * 1024 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("purser-data")
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            max_body_bytes: default_max_body(),
+            request_timeout: default_request_timeout(),
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        Self {
+            dir: default_data_dir(),
+        }
+    }
+}

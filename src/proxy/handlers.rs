@@ -1,0 +1,93 @@
+//! HTTP routes: the OpenAI-compatible API, health, readiness and metrics. Handlers are thin:
+//! they hand the request to the pipeline or read a snapshot.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::error::ProxyError;
+use super::pipeline::Pipeline;
+
+/// The gateway's HTTP routes.
+pub fn router(pipeline: Pipeline) -> Router {
+    Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(chat).fallback(method_not_allowed),
+        )
+        .route(
+            "/v1/embeddings",
+            post(embeddings).fallback(method_not_allowed),
+        )
+        .route("/v1/models", get(models).fallback(method_not_allowed))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(pipeline)
+}
+
+async fn chat(State(p): State<Pipeline>, headers: HeaderMap, body: Body) -> Response {
+    p.chat(headers, body).await
+}
+
+async fn embeddings(State(p): State<Pipeline>, headers: HeaderMap, body: Body) -> Response {
+    p.embeddings(headers, body).await
+}
+
+async fn models(State(p): State<Pipeline>) -> Response {
+    let snap = p.parts.config.snapshot();
+    let data: Vec<_> = p
+        .model_names(&snap)
+        .into_iter()
+        .map(|(id, owned_by)| json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(p): State<Pipeline>) -> Response {
+    let snap = p.parts.config.snapshot();
+    let ready = !snap.models.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "config_generation": snap.generation});
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(p): State<Pipeline>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        p.parts.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed(method: Method, req: Request) -> Response {
+    ProxyError::MethodNotAllowed {
+        method: method.to_string(),
+        path: req.uri().path().to_owned(),
+    }
+    .into_response()
+}
+
+async fn not_found(method: Method, req: Request) -> Response {
+    ProxyError::NotFound {
+        message: format!("Unknown request URL: {method} {}", req.uri().path()),
+        code: "unknown_url",
+    }
+    .into_response()
+}
