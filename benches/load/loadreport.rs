@@ -299,9 +299,16 @@ fn stream_table(s: &mut String, summary: &[Value]) {
 }
 
 fn pct(r: &Value, key: &str) -> String {
-    r.get(key)
-        .and_then(Value::as_f64)
-        .map_or_else(|| "–".to_owned(), |x| format!("{:.0}%", x * 100.0))
+    r.get(key).and_then(Value::as_f64).map_or_else(
+        || "–".to_owned(),
+        |x| {
+            if x < 0.01 {
+                format!("{:.2}%", x * 100.0)
+            } else {
+                format!("{:.0}%", x * 100.0)
+            }
+        },
+    )
 }
 
 fn mb(r: &Value) -> String {

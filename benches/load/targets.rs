@@ -146,6 +146,7 @@ pub fn check(summary: &[Value], meta: &Value) -> Vec<Value> {
 fn fmt(v: &Value, unit: &str) -> String {
     match v.as_f64() {
         None => "–".to_owned(),
+        Some(x) if unit == "×" && x < 0.01 => format!("{:.2}%", x * 100.0),
         Some(x) if unit == "×" => format!("{:.0}%", x * 100.0),
         Some(x) => format!("{x:.1} {unit}"),
     }
