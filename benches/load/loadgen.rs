@@ -221,7 +221,7 @@ fn report(args: &Args, s: &ConnStats, elapsed: f64, procs: Value) -> Value {
         "first_error": s.first_error,
         "elapsed_s": procstat::round2(elapsed),
         "rps": procstat::round2(rps),
-        "bytes_per_request": if s.requests > 0 { s.bytes / s.requests } else { 0 },
+        "bytes_per_request": s.bytes.checked_div(s.requests).unwrap_or(0),
         "latency_us": percentiles(&s.latency),
         "procs": procs,
     });
