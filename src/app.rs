@@ -10,10 +10,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::budget::{self, BudgetStore, MemoryStore, RedisStore, StateMode};
 use crate::config::{self, ConfigHandle};
 use crate::ledger::Ledger;
+use crate::ledger::RecordBody;
 use crate::metrics::Metrics;
 use crate::proxy::{Pipeline, PipelineParts, router};
+
+/// History summaries kept in memory (each a few hundred bytes).
+const SUMMARY_ENTRIES: u64 = 10_000;
 
 /// How to start the gateway (command-line overrides of the config file).
 #[derive(Debug, Clone, Default)]
@@ -56,7 +61,9 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     if let Some(d) = opts.data_dir {
         gw.data.dir = d;
     }
-    let snapshot = config::load_snapshot(&gw, &base, 1)
+    let summaries: Arc<dyn crate::compress::SummaryStore> =
+        Arc::new(crate::compress::MokaSummaryStore::new(SUMMARY_ENTRIES));
+    let snapshot = config::load_snapshot(&gw, &base, 1, &summaries)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
     // Load the BPE tables now rather than on the first request.
     for enc in [
@@ -69,11 +76,22 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     metrics.config_generation.set(1);
     let (ledger, ledger_task) =
         Ledger::open(&gw.ledger, &gw.data.dir).context("opening the ledger")?;
+    let budget_store = open_budget_store(&gw, &snapshot).await?;
+    let cache = match gw.cache.mode {
+        crate::cache::Mode::Off => None,
+        _ => Some(Arc::new(
+            crate::cache::ResponseCache::try_new(&gw.cache)
+                .await
+                .context("starting the response cache")?,
+        )),
+    };
+    rebuild_budgets(budget_store.as_ref(), &gw).await?;
     let config = Arc::new(ConfigHandle::new(snapshot));
     let stop = CancellationToken::new();
     let reloader = config::spawn_reloader(
         Arc::clone(&config),
         opts.config.clone(),
+        Arc::clone(&summaries),
         Arc::clone(&metrics),
         stop.clone(),
     );
@@ -82,7 +100,11 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         metrics,
         ledger: ledger.clone(),
         server: gw.server.clone(),
+        budget: budget_store,
+        cache,
+        summaries,
     });
+    let sweeper = pipeline.spawn_idle_sweep(stop.clone());
     let listener = TcpListener::bind(gw.server.listen)
         .await
         .with_context(|| format!("binding {}", gw.server.listen))?;
@@ -103,6 +125,7 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
             }
         }
         reloader.abort();
+        sweeper.abort();
         // Settlement tasks of streams that ended during the drain hold ledger handles; the
         // shutdown command is queued behind their records.
         ledger.shutdown().await.context("ledger shutdown")?;
@@ -111,4 +134,76 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { addr, stop, join })
+}
+
+async fn open_budget_store(
+    gw: &crate::config::GatewaySettings,
+    snapshot: &crate::config::Snapshot,
+) -> anyhow::Result<Arc<dyn BudgetStore>> {
+    Ok(match gw.state.mode {
+        StateMode::Memory => Arc::new(MemoryStore::new(snapshot.budget.task_retention)),
+        StateMode::Redis => Arc::new(
+            RedisStore::connect(&gw.state, &snapshot.budget)
+                .await
+                .context("connecting the budget state to Redis")?,
+        ),
+    })
+}
+
+/// Rebuilds spend and task state from the ledger, so a restart neither forgets spend nor
+/// resets the month. Request records are keyed by request id, so nothing is counted twice.
+async fn rebuild_budgets(
+    store: &dyn BudgetStore,
+    gw: &crate::config::GatewaySettings,
+) -> anyhow::Result<()> {
+    let path = gw.ledger.resolve_path(&gw.data.dir);
+    let (events, outcomes) = tokio::task::spawn_blocking(move || ledger_history(&path)).await??;
+    let report = budget::rebuild(store, events.into_iter(), chrono::Utc::now())
+        .await
+        .context("rebuilding budgets from the ledger")?;
+    tracing::info!(?report, "budgets rebuilt from the ledger");
+    for (wf, task, status, quality) in outcomes {
+        // Already-recorded outcomes answer 409; that is the point of replaying them.
+        let _ = store.record_outcome(&wf, &task, status, quality).await;
+    }
+    Ok(())
+}
+
+type OutcomeEvent = (
+    crate::types::WorkflowId,
+    String,
+    budget::TaskStatus,
+    Option<f64>,
+);
+
+fn ledger_history(
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<budget::SpendEvent>, Vec<OutcomeEvent>)> {
+    let mut events = Vec::new();
+    let mut outcomes = Vec::new();
+    if !path.exists() {
+        return Ok((events, outcomes));
+    }
+    for rec in crate::ledger::read_records(path)? {
+        let rec = rec?;
+        match rec.body {
+            RecordBody::Request(r) if r.cost_micros.0 > 0 => events.push(budget::SpendEvent {
+                ts: rec.ts,
+                workflow: r.workflow,
+                task_id: r.task_id,
+                cost: r.cost_micros,
+                request_id: r.request_id,
+            }),
+            RecordBody::TaskOutcome(t) => {
+                let status = match t.status {
+                    crate::ledger::TaskStatus::Completed => budget::TaskStatus::Completed,
+                    crate::ledger::TaskStatus::Failed => budget::TaskStatus::Failed,
+                    crate::ledger::TaskStatus::Abandoned => budget::TaskStatus::Abandoned,
+                };
+                outcomes.push((t.workflow, t.task_id, status, t.quality));
+            }
+            _ => {}
+        }
+    }
+    Ok((events, outcomes))
 }

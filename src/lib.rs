@@ -3,7 +3,7 @@
 //! an append-only, hash-chained ledger of every decision.
 //!
 //! Module dependencies point one way (see `tests/architecture.rs`):
-//! `types` → `api` → `tokenizer` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
+//! `types` → `api` → `tokenizer` → `pii` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
 //! → {`budget`, `router`} → `config` → `proxy` → `app` → `main`.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod compress;
 pub mod config;
 pub mod ledger;
 pub mod metrics;
+pub mod pii;
 pub mod pricing;
 pub mod proxy;
 pub mod router;

@@ -23,6 +23,16 @@ enum Command {
     /// Ledger tools.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Virtual keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a virtual key for a workflow; prints the key (give it to the client) and the
+    /// hash to put in the workflow's `keys`.
+    New(purser::budget::cli::NewKeyArgs),
 }
 
 #[derive(clap::Args, Default)]
@@ -49,6 +59,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(a) => serve(a),
+        Command::Keys(KeysCommand::New(a)) => {
+            purser::budget::cli::run_new_key(&a, &mut rand::rng(), &mut std::io::stdout().lock())
+                .map_err(anyhow::Error::from)
+        }
         Command::Ledger(LedgerCommand::Verify(a)) => {
             purser::ledger::cli::run_verify(&a, &mut std::io::stdout().lock())
                 .map_err(anyhow::Error::from)

@@ -90,7 +90,8 @@ impl MicroUsd {
     /// Parses a decimal dollar string such as `"12.50"` (at most 6 decimals kept, rounded half away from zero).
     pub fn parse_usd(s: &str) -> Option<MicroUsd> {
         let d: rust_decimal::Decimal = s.trim().parse().ok()?;
-        let micros = (d * rust_decimal::Decimal::from(1_000_000)).round();
+        let micros = (d * rust_decimal::Decimal::from(1_000_000))
+            .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
         i64::try_from(micros).ok().map(MicroUsd)
     }
     /// Formats as a dollar string with 6 decimals, e.g. `0.000150`.

@@ -247,3 +247,27 @@ async fn reader_flags_a_torn_last_line_without_failing_earlier_records() {
     assert!(items[..2].iter().all(Result::is_ok));
     assert!(matches!(items[2], Err(Error::TruncatedLine { line: 3 })));
 }
+
+#[tokio::test]
+async fn request_bodies_are_not_stored_when_store_bodies_is_off() {
+    let t = TempLedger::new();
+    let settings = Settings {
+        store_bodies: purser::ledger::StoreBodies::Off,
+        ..t.settings(FsyncPolicy::Off)
+    };
+    let (h, task) = Ledger::open(&settings, t.dir.path()).unwrap();
+    let mut body = sample_request(1);
+    if let RecordBody::Request(r) = &mut body {
+        r.body = Some(serde_json::json!({"messages": "redacted text"}));
+    }
+    h.append(&body).await.unwrap();
+    drop(h);
+    task.wait().await.unwrap();
+    assert!(
+        !std::fs::read_to_string(&t.path)
+            .unwrap()
+            .contains("redacted text")
+    );
+    let rec = read_records(&t.path).unwrap().next().unwrap().unwrap();
+    assert!(matches!(rec.body, RecordBody::Request(r) if r.body.is_none()));
+}

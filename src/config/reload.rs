@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Snapshot, load_gateway, load_snapshot};
+use crate::compress::SummaryStore;
 use crate::metrics::Metrics;
 
 /// Changes within this window are folded into one reload (editors write in several steps).
@@ -42,6 +43,7 @@ impl ConfigHandle {
 pub fn spawn_reloader(
     handle: Arc<ConfigHandle>,
     config_path: Option<PathBuf>,
+    summaries: Arc<dyn SummaryStore>,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -79,17 +81,23 @@ pub fn spawn_reloader(
             }
             tokio::time::sleep(DEBOUNCE).await;
             while rx.try_recv().is_ok() {}
-            reload_once(&handle, config_path.clone(), &metrics).await;
+            reload_once(&handle, config_path.clone(), &summaries, &metrics).await;
         }
     })
 }
 
-async fn reload_once(handle: &ConfigHandle, config_path: Option<PathBuf>, metrics: &Metrics) {
+async fn reload_once(
+    handle: &ConfigHandle,
+    config_path: Option<PathBuf>,
+    summaries: &Arc<dyn SummaryStore>,
+    metrics: &Metrics,
+) {
+    let summaries = Arc::clone(summaries);
     let next_gen = handle.snapshot().generation + 1;
     // The gateway file is re-read too; `server.listen` changes need a restart.
     let built = tokio::task::spawn_blocking(move || {
         let (gw, base) = load_gateway(config_path.as_deref())?;
-        load_snapshot(&gw, &base, next_gen)
+        load_snapshot(&gw, &base, next_gen, &summaries)
     })
     .await;
     match built {

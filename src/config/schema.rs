@@ -30,6 +30,18 @@ pub struct GatewaySettings {
     /// The audit ledger.
     #[serde(default)]
     pub ledger: crate::ledger::Settings,
+    /// Identity and cost envelopes (workflows may also come from routes files).
+    #[serde(default)]
+    pub budget: crate::budget::Settings,
+    /// Where budgets, reservations and task state live.
+    #[serde(default)]
+    pub state: crate::budget::StateSettings,
+    /// The response cache (per-workflow policies may also come from routes files).
+    #[serde(default)]
+    pub cache: crate::cache::Settings,
+    /// Context compression for workflows without their own `compress` table.
+    #[serde(default)]
+    pub compress: crate::compress::Settings,
     /// Upstream providers.
     #[serde(default)]
     pub providers: Vec<ProviderSettings>,
@@ -137,4 +149,34 @@ impl Default for DataSettings {
             dir: default_data_dir(),
         }
     }
+}
+
+/// One routes file (`routes/*.toml`): routes and per-workflow settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoutesFile {
+    /// Routes (virtual models).
+    #[serde(default)]
+    pub route: Vec<toml::Table>,
+    /// Workflows by name.
+    #[serde(default)]
+    pub workflow: std::collections::BTreeMap<String, WorkflowFile>,
+}
+
+/// `[workflow.NAME]` in a routes file: everything a workflow configures, one table per concern.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkflowFile {
+    /// Virtual keys bound to the workflow, as `sha256:<hex>` (`purser keys new`).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Cost envelope.
+    #[serde(default)]
+    pub budget: crate::budget::EnvelopeSettings,
+    /// Cache policy.
+    #[serde(default)]
+    pub cache: Option<crate::cache::WorkflowCachePolicy>,
+    /// Context compression.
+    #[serde(default)]
+    pub compress: Option<crate::compress::Settings>,
 }

@@ -14,13 +14,16 @@
 //!
 //! Chain: `hash = hex(sha256(prev_hash || canonical_json(record without "hash")))`, where the
 //! canonical JSON is serde_json's compact form with object keys sorted at every level. The first
-//! record has `seq = 1` and `prev_hash` = 64 zeros.
+//! record has `seq = 1` and `prev_hash` = 64 zeros. Outside Rust, Python's
+//! `json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` reproduces the
+//! canonical form for ordinary records (float spellings such as `1e-7` vs `1e-07` can differ).
 
 use std::path::PathBuf;
 
 mod body;
 mod chain;
 pub mod cli;
+mod event;
 mod reader;
 mod record;
 mod settings;
@@ -28,11 +31,14 @@ mod tail;
 mod writer;
 
 pub use body::{
-    AdminAction, AdminRecord, AlertRecord, AttemptOutcome, AttemptRecord, BudgetInfo, CacheInfo,
-    CacheStatus, CompressionInfo, OutcomeSource, RequestOutcome, RequestRecord, RoutingDecision,
-    TaskOutcomeRecord, TaskStatus, TokenCounts, UsageSource,
+    BudgetInfo, CacheInfo, CacheStatus, CompressionInfo, RequestOutcome, RequestRecord,
+    RoutingDecision, TokenCounts, UsageSource,
 };
 pub use chain::{GENESIS_HASH, SCHEMA_VERSION};
+pub use event::{
+    AdminAction, AdminRecord, AlertRecord, AttemptOutcome, AttemptRecord, OutcomeSource,
+    TaskOutcomeRecord, TaskStatus,
+};
 pub use reader::{BreakKind, ChainBreak, Records, VerifyReport, read_records, verify};
 pub use record::{LedgerRecord, RecordBody, RecordKind};
 pub use settings::{FsyncPolicy, Settings, StoreBodies};

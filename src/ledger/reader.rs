@@ -85,7 +85,9 @@ pub enum BreakKind {
     TruncatedLine,
 }
 
-/// Opens `path` for streaming reads.
+/// Opens `path` for streaming reads. At startup call it after [`super::Ledger::open`], which
+/// repairs a torn last line; a file being appended to may end in a line still being written
+/// ([`Error::TruncatedLine`]).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened.

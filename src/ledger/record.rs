@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::body::{AdminRecord, AlertRecord, AttemptRecord, RequestRecord, TaskOutcomeRecord};
+use super::body::RequestRecord;
 use super::chain::{self, ts_micros};
+use super::event::{AdminRecord, AlertRecord, AttemptRecord, TaskOutcomeRecord};
+use super::settings::StoreBodies;
 
 /// One ledger line, as read back. Only the writer creates lines; this type is for readers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,8 +118,15 @@ impl RecordBody {
     }
 
     /// Encodes the body as canonical JSON (done on the caller's task, not the writer's).
-    pub(crate) fn encode(&self) -> Result<EncodedBody, serde_json::Error> {
-        let value = serde_json::to_value(self)?;
+    /// With `StoreBodies::Off` a request's `body` is left out even if the caller filled it.
+    pub(crate) fn encode(&self, store: StoreBodies) -> Result<EncodedBody, serde_json::Error> {
+        let mut value = serde_json::to_value(self)?;
+        if store == StoreBodies::Off
+            && let Some(map) = value.as_object_mut()
+            && matches!(self, RecordBody::Request(_))
+        {
+            map.remove("body");
+        }
         Ok(EncodedBody {
             kind: self.kind(),
             canonical: chain::canonical_string(value)?,

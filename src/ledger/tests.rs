@@ -18,7 +18,7 @@ fn sample_request() -> RecordBody {
 }
 
 fn encoded(body: &RecordBody) -> EncodedBody {
-    body.encode().unwrap()
+    body.encode(StoreBodies::Redacted).unwrap()
 }
 
 #[test]
@@ -130,4 +130,12 @@ fn float_that_needs_exact_parsing_still_verifies() {
     let value: serde_json::Value =
         serde_json::from_str(&enc.line(1, ts, GENESIS_HASH, &hash)).unwrap();
     assert_eq!(chain::recompute_hash(value).unwrap(), Some(hash));
+}
+
+#[test]
+fn request_body_is_dropped_when_bodies_are_not_stored() {
+    let body = sample_request();
+    let off = body.encode(StoreBodies::Off).unwrap();
+    assert!(!off.canonical.contains("\"body\""), "{}", off.canonical);
+    assert!(encoded(&body).canonical.contains("\"body\":{"));
 }

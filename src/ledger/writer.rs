@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use super::record::{EncodedBody, RecordBody};
-use super::settings::Settings;
+use super::settings::{Settings, StoreBodies};
 use super::{Error, tail};
 
 mod thread;
@@ -28,6 +28,7 @@ pub struct Ledger;
 pub struct LedgerHandle {
     tx: mpsc::Sender<Command>,
     counters: Arc<Counters>,
+    store_bodies: StoreBodies,
 }
 
 /// The running writer thread. Await [`LedgerTask::wait`] at shutdown (after
@@ -127,7 +128,12 @@ impl Ledger {
             .map_err(|e| Error::Writer {
                 detail: format!("cannot spawn writer thread: {e}"),
             })?;
-        Ok((LedgerHandle { tx, counters }, LedgerTask { done: done_rx }))
+        let handle = LedgerHandle {
+            tx,
+            counters,
+            store_bodies: settings.store_bodies,
+        };
+        Ok((handle, LedgerTask { done: done_rx }))
     }
 }
 
@@ -170,14 +176,15 @@ fn open_locked(path: &Path) -> Result<File, Error> {
 // --- LedgerHandle ---
 
 impl LedgerHandle {
-    /// Queues a record. Waits while the channel is full (backpressure, never a silent drop).
+    /// Queues a record. A request's `body` is stored only with `store_bodies = "redacted"`.
+    /// Waits while the channel is full (backpressure, never a silent drop).
     /// `Ok` means the writer accepted it; write errors after that are logged and counted in
     /// [`WriterStats::failed_records`]. Use [`LedgerHandle::append_acked`] to learn the outcome.
     ///
     /// # Errors
     /// [`Error::Encode`] when the body cannot be encoded; [`Error::Closed`] after shutdown.
     pub async fn append(&self, body: &RecordBody) -> Result<(), Error> {
-        let body = encode(body)?;
+        let body = self.encode(body)?;
         self.tx
             .send(Command::Append { body, ack: None })
             .await
@@ -190,7 +197,7 @@ impl LedgerHandle {
     /// [`Error::ChannelFull`] when the channel is full (nothing was queued; retry with
     /// [`LedgerHandle::append`] from a task), [`Error::Encode`], [`Error::Closed`].
     pub fn try_append(&self, body: &RecordBody) -> Result<(), Error> {
-        let body = encode(body)?;
+        let body = self.encode(body)?;
         self.tx
             .try_send(Command::Append { body, ack: None })
             .map_err(|e| match e {
@@ -206,7 +213,7 @@ impl LedgerHandle {
     /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write or the
     /// sync failed.
     pub async fn append_acked(&self, body: &RecordBody) -> Result<Appended, Error> {
-        let body = encode(body)?;
+        let body = self.encode(body)?;
         let (ack, rx) = oneshot::channel();
         self.tx
             .send(Command::Append {
@@ -234,6 +241,12 @@ impl LedgerHandle {
         })
     }
 
+    fn encode(&self, body: &RecordBody) -> Result<EncodedBody, Error> {
+        body.encode(self.store_bodies).map_err(|e| Error::Encode {
+            detail: e.to_string(),
+        })
+    }
+
     /// Current writer counters.
     pub fn stats(&self) -> WriterStats {
         self.counters.snapshot()
@@ -243,12 +256,6 @@ impl LedgerHandle {
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
-}
-
-fn encode(body: &RecordBody) -> Result<EncodedBody, Error> {
-    body.encode().map_err(|e| Error::Encode {
-        detail: e.to_string(),
-    })
 }
 
 // --- LedgerTask ---

@@ -145,7 +145,15 @@ impl ModelPrice {
         let total = Decimal::from(fresh) * self.input_per_mtok
             + Decimal::from(cached) * self.cached_input_per_mtok
             + Decimal::from(usage.output.0) * self.output_per_mtok;
-        MicroUsd(i64::try_from(total.round()).unwrap_or(i64::MAX))
+        MicroUsd(
+            i64::try_from(
+                total.round_dp_with_strategy(
+                    0,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                ),
+            )
+            .unwrap_or(i64::MAX),
+        )
     }
 
     /// Worst-case cost: every input token uncached, `max_output` output tokens.

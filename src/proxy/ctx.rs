@@ -8,6 +8,8 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use crate::budget::{Envelope, ReservationGuard};
+use crate::cache::CacheKey;
 use crate::config::Snapshot;
 use crate::ledger::{AttemptRecord, RequestRecord};
 use crate::types::{ModelId, WorkflowId};
@@ -38,6 +40,14 @@ pub(crate) struct RequestCtx {
     pub upstream_time: Duration,
     /// Set when a stream guard took over settlement.
     pub handed_off: bool,
+    /// The workflow's envelope, once identified.
+    pub envelope: Option<Arc<Envelope>>,
+    /// The budget reservation; dropping it unsettled releases it.
+    pub reservation: Option<ReservationGuard>,
+    /// Where to store the answer, when the cache policy allows.
+    pub cache_key: Option<CacheKey>,
+    /// Answered from the cache.
+    pub cache_hit: bool,
 }
 
 fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -65,6 +75,10 @@ impl RequestCtx {
             attempts: Vec::new(),
             upstream_time: Duration::ZERO,
             handed_off: false,
+            envelope: None,
+            reservation: None,
+            cache_key: None,
+            cache_hit: false,
         }
     }
 
@@ -88,6 +102,10 @@ impl RequestCtx {
             attempts: std::mem::take(&mut self.attempts),
             upstream_time: self.upstream_time,
             handed_off: false,
+            envelope: self.envelope.clone(),
+            reservation: self.reservation.take(),
+            cache_key: self.cache_key.take(),
+            cache_hit: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,10 @@ pub fn router(pipeline: Pipeline) -> Router {
             post(embeddings).fallback(method_not_allowed),
         )
         .route("/v1/models", get(models).fallback(method_not_allowed))
+        .route(
+            "/v1/tasks/{id}/outcome",
+            post(task_outcome).fallback(method_not_allowed),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -37,6 +41,15 @@ async fn chat(State(p): State<Pipeline>, headers: HeaderMap, body: Body) -> Resp
 
 async fn embeddings(State(p): State<Pipeline>, headers: HeaderMap, body: Body) -> Response {
     p.embeddings(headers, body).await
+}
+
+async fn task_outcome(
+    State(p): State<Pipeline>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    p.task_outcome(id, headers, body).await
 }
 
 async fn models(State(p): State<Pipeline>) -> Response {
@@ -66,6 +79,7 @@ async fn readyz(State(p): State<Pipeline>) -> Response {
 }
 
 async fn metrics(State(p): State<Pipeline>) -> Response {
+    p.refresh_gauges();
     (
         [(
             header::CONTENT_TYPE,

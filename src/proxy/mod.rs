@@ -2,13 +2,17 @@
 //! request pipeline; and the one error-to-response mapping. Uses every module to its left.
 
 mod body;
+mod cache_stage;
+mod compress_stage;
 mod ctx;
 mod embeddings;
+mod envelope;
 mod error;
 mod handlers;
 mod pipeline;
 mod sse;
 mod stream;
+mod tasks;
 
 pub use error::{ErrorKind, ProxyError};
 pub use handlers::router;

@@ -48,6 +48,12 @@ pub struct PipelineParts {
     pub ledger: LedgerHandle,
     /// Server settings (limits, timeouts).
     pub server: ServerSettings,
+    /// Budget and task state (in-process or Redis).
+    pub budget: Arc<dyn crate::budget::BudgetStore>,
+    /// The response cache (none when `cache.mode = "off"`).
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// History summaries, by content hash (each prefix is summarised once).
+    pub summaries: Arc<dyn crate::compress::SummaryStore>,
 }
 
 /// The orchestrator of the stages above.
@@ -144,7 +150,12 @@ impl Pipeline {
         match result {
             Ok(resp) if ctx.handed_off => resp,
             Ok(resp) => {
-                self.finish(&mut ctx, 200, RequestOutcome::Ok, None).await;
+                let outcome = if ctx.cache_hit {
+                    RequestOutcome::CacheHit
+                } else {
+                    RequestOutcome::Ok
+                };
+                self.finish(&mut ctx, 200, outcome, None).await;
                 resp
             }
             Err(e) => self.fail(ctx, e).await,
@@ -157,28 +168,48 @@ impl Pipeline {
         headers: &HeaderMap,
         body: Body,
     ) -> Result<Response, ProxyError> {
+        // 2. identify: before parsing, as auth does not depend on the body.
+        self.identify(ctx, headers)?;
         // 1. parse
         let len = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let bytes = read_limited(body, len, self.parts.server.max_body_bytes).await?;
-        let req: ChatRequest = parse_json(&bytes)?;
+        let mut req: ChatRequest = parse_json(&bytes)?;
         ctx.record.requested_model = ModelId::new(&req.model);
         ctx.record.stream = req.stream;
         ctx.record.prompt_hash = prompt_hash(&req);
         req.validate()?;
         // 6. route
-        let plan = resolve_plan(&ctx.snapshot, &req)?;
+        let mut plan = resolve_plan(&ctx.snapshot, &req)?;
         ctx.record.route = plan.route.clone();
+        // 4. cache lookup (after routing: the key holds the concrete model)
+        if let Some(hit) = self.cache_lookup(ctx, headers, &req, &plan).await {
+            return Ok(hit);
+        }
+        // 5. compress
+        self.compress(ctx, headers, &mut req).await?;
+        // 3. reserve the worst case against every envelope
+        if let Some(envelope) = ctx.envelope.clone() {
+            let cap = Self::cap_output(&envelope, &mut req);
+            let input = plan.candidates[0].price.encoding.count_request(&req);
+            let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
+            if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
+                plan.downgrade();
+            }
+        }
         // 7. call upstream
         if req.stream {
             return self.stream(ctx, req, plan).await;
         }
         let (completion, model) = self.call_upstream(ctx, &req, &plan).await?;
-        // 8. price
+        // 8. price and settle
         let usage = usage_of(&completion, &req, &model);
         self.settle(ctx, &model, &usage);
+        self.settle_budget(ctx).await;
+        // 10. cache store
+        self.cache_store(ctx, Some(&completion));
         Ok(respond_json(ctx, &completion, &plan))
     }
 
@@ -281,11 +312,11 @@ impl Pipeline {
                 .observe(a.latency.as_secs_f64());
             if let crate::upstream::AttemptOutcome::Err { kind, status } = a.outcome {
                 rec.outcome = AttemptOutcome::Failed;
-                rec.failure_kind = Some(failure_label(kind).to_owned());
+                rec.failure_kind = Some(kind.as_str().to_owned());
                 rec.http_status = status;
                 metrics
                     .upstream_errors
-                    .with_label_values(&[&a.provider, failure_label(kind)])
+                    .with_label_values(&[&a.provider, kind.as_str()])
                     .inc();
             }
             if a.attempt > 1 {
@@ -325,6 +356,7 @@ impl Pipeline {
         ctx.record.model = Some(model.id.clone());
         ctx.record.provider = Some(model.provider.clone());
         ctx.record.tokens = tokens;
+        self.price_compression(ctx, model);
         ctx.record.usage_source = *source;
         ctx.record.cost_micros = cost;
         if let Some(last) = ctx.attempts.last_mut() {
@@ -352,17 +384,17 @@ impl Pipeline {
             r.upstream_ms = Some(ctx.upstream_time.as_secs_f64() * 1000.0);
         }
         self.observe(ctx);
-        let ledger = &self.parts.ledger;
         for a in ctx.attempts.drain(..) {
-            self.append(ledger, RecordBody::Attempt(a)).await;
+            self.append_record(RecordBody::Attempt(a)).await;
         }
-        self.append(ledger, RecordBody::Request(ctx.record.clone()))
+        self.append_record(RecordBody::Request(ctx.record.clone()))
             .await;
     }
 
-    async fn append(&self, ledger: &LedgerHandle, body: RecordBody) {
+    /// Appends one record (waits for channel space; never drops it).
+    pub(crate) async fn append_record(&self, body: RecordBody) {
         let kind = body.kind().as_str();
-        match ledger.append(&body).await {
+        match self.parts.ledger.append(&body).await {
             Ok(()) => self
                 .parts
                 .metrics
@@ -450,6 +482,30 @@ impl Pipeline {
     }
 }
 
+impl Plan {
+    /// The candidate with the highest output price (the worst case of any attempt).
+    pub(crate) fn dearest(&self) -> &ModelEntry {
+        self.candidates
+            .iter()
+            .max_by_key(|m| (m.price.output_per_mtok, m.price.input_per_mtok))
+            .unwrap_or(&self.candidates[0])
+    }
+
+    /// The candidate with the lowest output price.
+    pub(crate) fn cheapest(&self) -> &ModelEntry {
+        self.candidates
+            .iter()
+            .min_by_key(|m| (m.price.output_per_mtok, m.price.input_per_mtok))
+            .unwrap_or(&self.candidates[0])
+    }
+
+    /// Keeps only the cheapest candidate (budget pressure).
+    pub(crate) fn downgrade(&mut self) {
+        let c = self.cheapest().clone();
+        self.candidates = vec![c];
+    }
+}
+
 /// Resolves the requested model: a concrete model of the catalogue or a route.
 fn resolve_plan(snapshot: &Snapshot, req: &ChatRequest) -> Result<Plan, ProxyError> {
     match snapshot.model(&req.model) {
@@ -525,24 +581,20 @@ pub(crate) fn purser_headers(resp: &mut Response, ctx: &RequestCtx, route: Optio
         &ctx.record.cost_micros.to_usd_string(),
     );
     set_header(resp, "x-purser-workflow", ctx.record.workflow.as_str());
+    super::cache_stage::cache_headers(resp, ctx);
+    if let Some(c) = &ctx.record.compression {
+        set_header(
+            resp,
+            "x-purser-tokens-before",
+            &c.tokens_before.0.to_string(),
+        );
+        set_header(resp, "x-purser-tokens-after", &c.tokens_after.0.to_string());
+    }
 }
 
 pub(crate) fn set_header(resp: &mut Response, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
-    }
-}
-
-pub(crate) fn failure_label(kind: FailureKind) -> &'static str {
-    match kind {
-        FailureKind::Connect => "connect",
-        FailureKind::Timeout => "timeout",
-        FailureKind::RateLimited => "rate_limited",
-        FailureKind::ServerError => "server_error",
-        FailureKind::ClientError => "client_error",
-        FailureKind::Protocol => "protocol",
-        FailureKind::StreamCut => "stream_cut",
-        FailureKind::CircuitOpen => "circuit_open",
     }
 }
 

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::ctx::RequestCtx;
 use super::pipeline::{Pipeline, purser_headers};
 use super::sse;
-use crate::api::{ChatChunk, ChatRequest, Usage};
+use crate::api::{ChatChoice, ChatChunk, ChatCompletion, ChatRequest, Message, Role, Usage};
 use crate::config::ModelEntry;
 use crate::ledger::{RequestOutcome, UsageSource};
 use crate::pricing::TokenUsage;
@@ -33,11 +33,23 @@ struct Settlement {
     usage: Option<Usage>,
     finished: bool,
     cut: bool,
+    /// Fields of the last chunk, to assemble a completion for the cache.
+    last: Option<(String, i64, String)>,
+    finish_reason: Option<String>,
+    /// Only single-choice text answers are assembled for the cache.
+    cacheable_shape: bool,
 }
 
 impl Settlement {
     fn observe(&mut self, chunk: &ChatChunk) {
+        self.last = Some((chunk.id.clone(), chunk.created, chunk.model.clone()));
         for ch in &chunk.choices {
+            if ch.index != 0 || ch.delta.tool_calls.is_some() {
+                self.cacheable_shape = false;
+            }
+            if ch.finish_reason.is_some() {
+                self.finish_reason = ch.finish_reason.clone();
+            }
             if let Some(t) = &ch.delta.content {
                 self.text.push_str(t);
             }
@@ -79,6 +91,27 @@ impl Settlement {
     }
 }
 
+impl Settlement {
+    /// The streamed answer as one completion, when it is a single-choice text answer.
+    fn assembled(&self, usage: Usage) -> Option<ChatCompletion> {
+        let (id, created, model) = self.last.clone()?;
+        (self.finished && self.cacheable_shape).then(|| ChatCompletion {
+            id,
+            object: "chat.completion".into(),
+            created,
+            model,
+            choices: vec![ChatChoice {
+                index: 0,
+                message: Message::text(Role::Assistant, self.text.clone()),
+                finish_reason: self.finish_reason.clone(),
+                logprobs: None,
+            }],
+            usage: Some(usage),
+            extra: serde_json::Map::new(),
+        })
+    }
+}
+
 impl Drop for Settlement {
     fn drop(&mut self) {
         let Some(mut ctx) = self.ctx.take() else {
@@ -87,6 +120,9 @@ impl Drop for Settlement {
         let usage = self.usage();
         let pipeline = self.parts.pipeline.clone();
         pipeline.settle(&mut ctx, &self.parts.model, &usage);
+        let u = &usage.0;
+        let assembled = self.assembled(Usage::new(u.input.0, u.output.0));
+        pipeline.cache_store(&mut ctx, assembled.as_ref());
         ctx.record.client_disconnected = !self.finished && !self.cut;
         let (status, outcome, kind) = if self.finished {
             (200, RequestOutcome::Ok, None)
@@ -98,6 +134,7 @@ impl Drop for Settlement {
         // Drop cannot await: the ledger append runs as its own task (the ledger's bounded
         // channel applies backpressure there, never here).
         tokio::spawn(async move {
+            pipeline.settle_budget(&mut ctx).await;
             pipeline.finish(&mut ctx, status, outcome, kind).await;
         });
     }
@@ -122,6 +159,9 @@ pub(crate) fn stream_response(
         usage: None,
         finished: false,
         cut: false,
+        last: None,
+        finish_reason: None,
+        cacheable_shape: true,
     };
     let body = async_stream::stream! {
         let mut upstream = upstream;

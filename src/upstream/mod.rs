@@ -2,6 +2,11 @@
 //! Ollama, Together, Groq, OpenRouter...) and the in-process `simulated` provider. Also owns
 //! resilience: per-attempt timeouts, retries with jittered backoff, circuit breakers.
 //! Must not know about routes, budgets or the ledger. Uses `types`, `api`, `tokenizer`, `metrics`.
+//!
+//! Entry points: build a `Providers` registry from `Settings` (`[[providers]]` TOML tables),
+//! take an `UpstreamHandle` by name, and call `call_chat` / `call_stream`, which retry, consult
+//! the circuit breaker and return one `AttemptReport` per attempt for the ledger. Durations in
+//! settings use the reusable serde helper in `duration`.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -29,7 +34,7 @@ pub use resilience::{
 pub use secret::Secret;
 pub use settings::{
     AuthMode, BreakerSettings, HttpSettings, ProviderSettings, ReplaySettings, RetrySettings,
-    SimulatedModel, SimulatedSettings,
+    Settings, SimulatedModel, SimulatedSettings,
 };
 pub use simulated::Simulated;
 
@@ -58,6 +63,20 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// A stable snake_case name, for metric labels and ledger records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::ServerError => "server_error",
+            FailureKind::ClientError => "client_error",
+            FailureKind::Protocol => "protocol",
+            FailureKind::StreamCut => "stream_cut",
+            FailureKind::CircuitOpen => "circuit_open",
+        }
+    }
+
     /// Whether another attempt (same or next model) may succeed.
     pub fn is_retryable(self) -> bool {
         !matches!(self, FailureKind::ClientError)

@@ -117,14 +117,10 @@ mod tests {
     use super::*;
     use crate::upstream::BreakerState;
 
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        providers: Vec<ProviderSettings>,
-    }
-
     fn parse(s: &str) -> Vec<ProviderSettings> {
-        toml::from_str::<File>(s).unwrap().providers
+        toml::from_str::<crate::upstream::Settings>(s)
+            .unwrap()
+            .providers
     }
 
     const TWO: &str = r#"

@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The upstream part of the config: the `[[providers]]` array.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Every upstream, each with a unique name.
+    #[serde(default)]
+    pub providers: Vec<ProviderSettings>,
+}
+
 /// One `[[providers]]` table, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -256,11 +265,7 @@ impl SimulatedModel {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct File {
-        providers: Vec<ProviderSettings>,
-    }
+    type File = Settings;
 
     #[test]
     fn brief_example_parses_with_defaults() {

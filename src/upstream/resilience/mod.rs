@@ -211,9 +211,9 @@ impl std::fmt::Debug for UpstreamHandle {
 }
 
 /// A non-streaming completion with retries and the breaker. Returns the answer or the last
-/// error, plus one report per attempt (a breaker refusal of the first attempt is reported as a
-/// `CircuitOpen` attempt with zero latency; a refusal before a retry ends the loop with the
-/// previous error).
+/// error, plus one report per attempt. A breaker refusal of the first attempt returns
+/// `CircuitOpen` and is reported as an attempt with zero latency; a refusal before a retry
+/// (the breaker opened meanwhile) ends the loop with the previous error, unreported.
 pub async fn call_chat(h: &UpstreamHandle, req: &ChatRequest) -> CallResult<ChatCompletion> {
     run_attempts(h, &req.model, RetryPolicy::is_retryable, || {
         h.provider.chat(req)
@@ -274,8 +274,8 @@ where
     Fut: Future<Output = Result<T, UpstreamError>>,
 {
     let mut attempts = Vec::new();
-    let mut retry = 0u32;
-    loop {
+    let mut previous: Option<UpstreamError> = None;
+    for retry in 0u32.. {
         let report = |started, latency, outcome| AttemptReport {
             provider: h.provider.name().to_owned(),
             model: model.to_owned(),
@@ -286,13 +286,17 @@ where
         };
         let started = Utc::now();
         let Some(permit) = h.breaker.try_acquire() else {
-            let err =
-                UpstreamError::new(h.provider.name(), FailureKind::CircuitOpen, "circuit open");
-            attempts.push(report(
-                started,
-                Duration::ZERO,
-                AttemptOutcome::of::<()>(&Err(&err)),
-            ));
+            // Refused before a retry: the real failure says more than "circuit open".
+            let err = previous.take().unwrap_or_else(|| {
+                let e =
+                    UpstreamError::new(h.provider.name(), FailureKind::CircuitOpen, "circuit open");
+                attempts.push(report(
+                    started,
+                    Duration::ZERO,
+                    AttemptOutcome::of::<()>(&Err(&e)),
+                ));
+                e
+            });
             return CallResult {
                 result: Err(err),
                 attempts,
@@ -306,19 +310,34 @@ where
             t0.elapsed(),
             AttemptOutcome::of(&result.as_ref()),
         ));
-        let delay = match &result {
-            Err(e) => h.policy.delay_if(e, retry, &h.jitter, retryable),
-            Ok(_) => None,
+        let err = match result {
+            Ok(v) => {
+                return CallResult {
+                    result: Ok(v),
+                    attempts,
+                };
+            }
+            Err(e) => e,
         };
-        let Some(delay) = delay else {
-            return CallResult { result, attempts };
+        let Some(delay) = h.policy.delay_if(&err, retry, &h.jitter, retryable) else {
+            return CallResult {
+                result: Err(err),
+                attempts,
+            };
         };
+        previous = Some(err);
         tokio::time::sleep(delay).await;
-        retry += 1;
-        if h.breaker.state() == BreakerState::Open {
-            // The breaker opened during our retries: stop with the real error.
-            return CallResult { result, attempts };
-        }
+    }
+    // `0u32..` ends only after u32::MAX retries, which `delay_if` never allows.
+    CallResult {
+        result: Err(previous.unwrap_or_else(|| {
+            UpstreamError::new(
+                h.provider.name(),
+                FailureKind::CircuitOpen,
+                "retries exhausted",
+            )
+        })),
+        attempts,
     }
 }
 

@@ -228,8 +228,9 @@ async fn open_breaker_refuses_without_calling_the_upstream() {
         CircuitBreaker::new(2, Duration::from_secs(30)),
     );
     let first = call_chat(&h, &req()).await;
-    // The breaker opened after 2 failures and cut the retries short.
+    // The breaker opened after 2 failures and cut the retries short with the real error.
     assert_eq!(first.result.unwrap_err().kind, FailureKind::ServerError);
+    assert_eq!(first.attempts.len(), 2);
     assert_eq!(p.calls.load(Ordering::SeqCst), 2);
     let second = call_chat(&h, &req()).await;
     assert_eq!(second.result.unwrap_err().kind, FailureKind::CircuitOpen);

@@ -96,9 +96,11 @@ impl Simulated {
         models
     }
 
-    /// The configured models.
-    pub fn models(&self) -> impl Iterator<Item = &SimulatedModel> {
-        self.inner.models.values()
+    /// The configured models, sorted by name.
+    pub fn models(&self) -> Vec<&SimulatedModel> {
+        let mut v: Vec<&SimulatedModel> = self.inner.models.values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
     }
 
     /// Number of distinct prompts loaded for replay.
@@ -157,7 +159,7 @@ async fn answer_off_thread(
         })
 }
 
-fn completion(req: &ChatRequest, model: &SimulatedModel, answer: Answer) -> ChatCompletion {
+fn completion(model: &SimulatedModel, answer: Answer) -> ChatCompletion {
     let choices = answer
         .choices
         .into_iter()
@@ -176,7 +178,6 @@ fn completion(req: &ChatRequest, model: &SimulatedModel, answer: Answer) -> Chat
         .collect();
     let mut extra = Map::new();
     extra.insert("system_fingerprint".into(), json!("fp_simulated"));
-    let _ = req;
     ChatCompletion {
         id: new_id(),
         object: "chat.completion".to_owned(),
@@ -211,7 +212,7 @@ impl Provider for Simulated {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Ok(completion(req, &model, answer))
+        Ok(completion(&model, answer))
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream, UpstreamError> {
