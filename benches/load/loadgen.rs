@@ -4,7 +4,8 @@
 //! loopback URL; each connection sends its next `POST` as soon as the previous answer is fully
 //! read. A run has a warm-up phase (not recorded) and a measured phase bounded by `--duration`
 //! AND `--max-requests`, whichever ends first. Every prompt is unique (a counter in the user
-//! message), so a gateway cache never hits.
+//! message), so a gateway cache never hits; with the default `temperature` 0 the answers are
+//! cacheable, so a gateway cache does its full miss path (key, lookup, store).
 //!
 //! Records per-request latency (send to last byte) in an HDR histogram; in `--stream` mode
 //! also time to first body byte, per-chunk delivery latency (now minus the `@t<unix-nanos>`
@@ -58,6 +59,9 @@ struct Args {
     /// Ask for a streamed answer (SSE).
     #[arg(long)]
     stream: bool,
+    /// `temperature` sent in the request (0 makes answers cacheable for a gateway cache).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
     /// Model name sent in the request.
     #[arg(long, default_value = "gpt-4o-mini")]
     model: String,
@@ -86,6 +90,7 @@ struct Target {
     headers: Vec<(String, String)>,
     stream: bool,
     model: String,
+    temperature: f64,
 }
 
 /// Phase boundaries and the shared request budget.
@@ -159,6 +164,7 @@ fn parse_target(args: &Args) -> anyhow::Result<Target> {
         headers,
         stream: args.stream,
         model: args.model.clone(),
+        temperature: args.temperature,
     })
 }
 
@@ -376,8 +382,9 @@ fn request_body(target: &Target, n: u64) -> Bytes {
         ""
     };
     Bytes::from(format!(
-        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a concise assistant for an operations team. Answer in two sentences."}},{{"role":"user","content":"Request {n}: explain why closed-loop load tests report throughput that depends on latency, and what a warm-up phase is for."}}],"temperature":0.2,"max_tokens":256{stream}}}"#,
+        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a concise assistant for an operations team. Answer in two sentences."}},{{"role":"user","content":"Request {n}: explain why closed-loop load tests report throughput that depends on latency, and what a warm-up phase is for."}}],"temperature":{temperature},"max_tokens":256{stream}}}"#,
         model = target.model,
+        temperature = target.temperature,
     ))
 }
 
