@@ -91,6 +91,8 @@ struct Target {
     stream: bool,
     model: String,
     temperature: f64,
+    /// Per-run nonce in every prompt, so prompts never repeat across runs either.
+    nonce: u64,
 }
 
 /// Phase boundaries and the shared request budget.
@@ -165,6 +167,9 @@ fn parse_target(args: &Args) -> anyhow::Result<Target> {
         stream: args.stream,
         model: args.model.clone(),
         temperature: args.temperature,
+        nonce: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
     })
 }
 
@@ -382,9 +387,10 @@ fn request_body(target: &Target, n: u64) -> Bytes {
         ""
     };
     Bytes::from(format!(
-        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a concise assistant for an operations team. Answer in two sentences."}},{{"role":"user","content":"Request {n}: explain why closed-loop load tests report throughput that depends on latency, and what a warm-up phase is for."}}],"temperature":{temperature},"max_tokens":256{stream}}}"#,
+        r#"{{"model":"{model}","messages":[{{"role":"system","content":"You are a concise assistant for an operations team. Answer in two sentences."}},{{"role":"user","content":"Request {nonce}-{n}: explain why closed-loop load tests report throughput that depends on latency, and what a warm-up phase is for."}}],"temperature":{temperature},"max_tokens":256{stream}}}"#,
         model = target.model,
         temperature = target.temperature,
+        nonce = target.nonce,
     ))
 }
 
