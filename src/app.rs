@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -153,6 +154,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let serve_stop = stop.clone();
     let join = tokio::spawn(async move {
         let app = router(pipeline);
+        // Small SSE chunks must not wait for Nagle's algorithm (about 20 ms each otherwise).
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let server =
             axum::serve(listener, app).with_graceful_shutdown(serve_stop.clone().cancelled_owned());
         let server = tokio::spawn(async move { server.await });
