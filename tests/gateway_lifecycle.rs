@@ -217,3 +217,104 @@ price = "gpt-4o-mini"
         .count();
     assert_eq!(requests, 1);
 }
+
+#[tokio::test]
+async fn kill_9_loses_no_answered_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo_path("routes"), &dir.path().join("routes"));
+    let tight = "[[budget.workflows]]\nname = \"tight\"\nenvelope = { monthly = \"0.002000\" }\n";
+    let cfg = dir.path().join("purser.toml");
+    std::fs::write(&cfg, config_text(dir.path(), None, tight)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(&cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(Some(child));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ready = false;
+    for _ in 0..2400 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "gateway did not start");
+    let mut answered = 0;
+    let mut body = chat_body("gpt-4o-mini", "count the spend");
+    body["max_tokens"] = serde_json::json!(150);
+    for _ in 0..10 {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .header("x-purser-workflow", "tight")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            answered += 1;
+        }
+    }
+    // SIGKILL right after the last answer: no drain, no flush.
+    let mut proc = child.0.take().unwrap();
+    proc.kill().unwrap();
+    proc.wait().unwrap();
+    let ledger = std::fs::read_to_string(dir.path().join("data/ledger.jsonl")).unwrap();
+    let records: Vec<Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ok: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "request" && r["body"]["status"] == 200)
+        .collect();
+    assert_eq!(
+        ok.len(),
+        answered,
+        "an answered request is missing from the ledger"
+    );
+    let spent: i64 = ok
+        .iter()
+        .map(|r| r["body"]["cost_micros"].as_i64().unwrap())
+        .sum();
+    // A restart rebuilds that spend: the budget stays closed at the same point.
+    let mut gw = Gateway::start_with(dir, cfg).await;
+    let mut more = 0;
+    for _ in 0..40 {
+        let r = gw
+            .client
+            .post(gw.url("/v1/chat/completions"))
+            .header("x-purser-workflow", "tight")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            more += 1;
+        }
+    }
+    gw.stop().await;
+    let total: i64 = gw
+        .requests()
+        .iter()
+        .filter(|r| r["workflow"] == "tight")
+        .map(|r| r["cost_micros"].as_i64().unwrap())
+        .sum();
+    assert!(
+        spent > 0 && total <= 2000,
+        "spent before kill {spent}, total {total}, {more} more admitted"
+    );
+}

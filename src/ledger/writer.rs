@@ -69,6 +69,9 @@ enum Command {
     Append {
         body: EncodedBody,
         ack: Option<oneshot::Sender<Result<Appended, Error>>>,
+        /// `true`: acknowledge once written to the file (survives a process kill);
+        /// `false`: once synced per the fsync policy (survives a machine crash).
+        written_only: bool,
     },
     Shutdown {
         done: oneshot::Sender<()>,
@@ -186,7 +189,11 @@ impl LedgerHandle {
     pub async fn append(&self, body: &RecordBody) -> Result<(), Error> {
         let body = self.encode(body)?;
         self.tx
-            .send(Command::Append { body, ack: None })
+            .send(Command::Append {
+                body,
+                ack: None,
+                written_only: false,
+            })
             .await
             .map_err(|_| Error::Closed)
     }
@@ -199,7 +206,11 @@ impl LedgerHandle {
     pub fn try_append(&self, body: &RecordBody) -> Result<(), Error> {
         let body = self.encode(body)?;
         self.tx
-            .try_send(Command::Append { body, ack: None })
+            .try_send(Command::Append {
+                body,
+                ack: None,
+                written_only: false,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => Error::ChannelFull,
                 mpsc::error::TrySendError::Closed(_) => Error::Closed,
@@ -219,6 +230,27 @@ impl LedgerHandle {
             .send(Command::Append {
                 body,
                 ack: Some(ack),
+                written_only: false,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Appends a record and resolves once it (and everything queued before it) is written to
+    /// the file, without waiting for fsync: the record survives a killed process, and the
+    /// group fsync still follows within `fsync_interval`.
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write failed.
+    pub async fn append_written(&self, body: &RecordBody) -> Result<Appended, Error> {
+        let body = self.encode(body)?;
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Append {
+                body,
+                ack: Some(ack),
+                written_only: true,
             })
             .await
             .map_err(|_| Error::Closed)?;

@@ -485,8 +485,18 @@ impl Pipeline {
         for a in ctx.attempts.drain(..) {
             self.append_record(RecordBody::Attempt(a)).await;
         }
-        self.append_record(RecordBody::Request(ctx.record.clone()))
-            .await;
+        // The response waits until the request record (and, queued before it, its attempts) is
+        // in the file, so a killed process never forgets spend a client was answered for.
+        let body = RecordBody::Request(ctx.record.clone());
+        match self.parts.ledger.append_written(&body).await {
+            Ok(_) => self
+                .parts
+                .metrics
+                .ledger_records
+                .with_label_values(&["request"])
+                .inc(),
+            Err(e) => tracing::error!(error = %e, "ledger append failed"),
+        }
     }
 
     /// Appends one record (waits for channel space; never drops it).

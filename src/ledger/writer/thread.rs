@@ -36,6 +36,13 @@ pub(super) struct WriterInit {
 /// An acknowledgement waiting for its record to become durable.
 type PendingAck = (oneshot::Sender<Result<Appended, Error>>, Appended);
 
+/// Acknowledgements of one group: resolved at write, or at sync.
+#[derive(Default)]
+struct GroupAcks {
+    at_write: Vec<PendingAck>,
+    at_sync: Vec<PendingAck>,
+}
+
 /// The state owned by the writer thread.
 pub(super) struct Writer {
     file: File,
@@ -59,7 +66,7 @@ pub(super) struct Writer {
 
 /// Records of one group, sequenced but not yet written.
 struct Group {
-    acks: Vec<PendingAck>,
+    acks: GroupAcks,
     records: u64,
     seq: u64,
     hash: String,
@@ -166,7 +173,7 @@ impl Writer {
     fn sequence(&mut self, batch: Vec<Command>, rx: &mut mpsc::Receiver<Command>) -> Group {
         self.buf.clear();
         let mut group = Group {
-            acks: Vec::new(),
+            acks: GroupAcks::default(),
             records: 0,
             seq: self.seq,
             hash: self.hash.clone(),
@@ -178,7 +185,11 @@ impl Writer {
                     rx.close();
                     self.shutdown_waiters.push(done);
                 }
-                Command::Append { body, ack } => {
+                Command::Append {
+                    body,
+                    ack,
+                    written_only,
+                } => {
                     let seq = group.seq + 1;
                     let ts = format_ts(&Utc::now());
                     let canonical = body.canonical_line(seq, &ts, &group.hash);
@@ -191,7 +202,11 @@ impl Writer {
                             seq,
                             hash: hash.clone(),
                         };
-                        group.acks.push((ack, appended));
+                        if written_only {
+                            group.acks.at_write.push((ack, appended));
+                        } else {
+                            group.acks.at_sync.push((ack, appended));
+                        }
                     }
                     group.seq = seq;
                     group.hash = hash;
@@ -211,12 +226,15 @@ impl Writer {
             .fetch_add(group.records, Ordering::Relaxed);
         self.counters.groups.fetch_add(1, Ordering::Relaxed);
         self.dirty_since.get_or_insert_with(Instant::now);
+        for (ack, appended) in group.acks.at_write {
+            let _ = ack.send(Ok(appended));
+        }
         if self.policy == FsyncPolicy::Off {
-            for (ack, appended) in group.acks {
+            for (ack, appended) in group.acks.at_sync {
                 let _ = ack.send(Ok(appended));
             }
         } else {
-            self.unsynced.extend(group.acks);
+            self.unsynced.extend(group.acks.at_sync);
         }
     }
 
@@ -237,7 +255,7 @@ impl Writer {
         self.counters
             .failed_records
             .fetch_add(group.records, Ordering::Relaxed);
-        for (ack, _) in group.acks {
+        for (ack, _) in group.acks.at_write.into_iter().chain(group.acks.at_sync) {
             let _ = ack.send(Err(Error::WriteFailed {
                 detail: detail.to_owned(),
             }));
