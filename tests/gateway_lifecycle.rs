@@ -109,6 +109,37 @@ async fn price_edit_is_hot_reloaded_and_bad_edit_is_rejected() {
     gw.stop().await;
 }
 
+/// Starts the real binary on a free port and waits (bounded) until it answers.
+async fn spawn_gateway(cfg: &std::path::Path) -> (KillOnDrop, reqwest::Client, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(cfg)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(Some(child));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    // A debug build under load takes a while to start.
+    for _ in 0..2400 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return (child, client, base);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("gateway did not start");
+}
+
 /// Kills the gateway process if the test fails before it exits by itself.
 struct KillOnDrop(Option<std::process::Child>);
 

@@ -224,17 +224,7 @@ impl LedgerHandle {
     /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write or the
     /// sync failed.
     pub async fn append_acked(&self, body: &RecordBody) -> Result<Appended, Error> {
-        let body = self.encode(body)?;
-        let (ack, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Append {
-                body,
-                ack: Some(ack),
-                written_only: false,
-            })
-            .await
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        self.append_with_ack(body, false).await
     }
 
     /// Appends a record and resolves once it (and everything queued before it) is written to
@@ -244,13 +234,21 @@ impl LedgerHandle {
     /// # Errors
     /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write failed.
     pub async fn append_written(&self, body: &RecordBody) -> Result<Appended, Error> {
+        self.append_with_ack(body, true).await
+    }
+
+    async fn append_with_ack(
+        &self,
+        body: &RecordBody,
+        written_only: bool,
+    ) -> Result<Appended, Error> {
         let body = self.encode(body)?;
         let (ack, rx) = oneshot::channel();
         self.tx
             .send(Command::Append {
                 body,
                 ack: Some(ack),
-                written_only: true,
+                written_only,
             })
             .await
             .map_err(|_| Error::Closed)?;

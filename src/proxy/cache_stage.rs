@@ -72,12 +72,9 @@ impl Pipeline {
     fn count_cache(&self, ctx: &RequestCtx, status: CacheStatus) {
         let m = &self.parts.metrics;
         let wf = m.workflows.label(ctx.record.workflow.as_str());
-        let s = match status {
-            CacheStatus::Hit => "hit",
-            CacheStatus::Miss => "miss",
-            CacheStatus::Bypass => "bypass",
-        };
-        m.cache_requests.with_label_values(&[&wf, s]).inc();
+        m.cache_requests
+            .with_label_values(&[&wf, status_label(status)])
+            .inc();
     }
 
     fn cache_hit(
@@ -203,14 +200,17 @@ impl Pipeline {
 /// Adds `x-purser-cache` (hit, miss or bypass) and its reason.
 pub(crate) fn cache_headers(resp: &mut Response, ctx: &RequestCtx) {
     if let Some(c) = &ctx.record.cache {
-        let s = match c.status {
-            CacheStatus::Hit => "hit",
-            CacheStatus::Miss => "miss",
-            CacheStatus::Bypass => "bypass",
-        };
-        set_header(resp, "x-purser-cache", s);
+        set_header(resp, "x-purser-cache", status_label(c.status));
         if let Some(r) = &c.reason {
             set_header(resp, "x-purser-cache-reason", r);
         }
+    }
+}
+
+fn status_label(s: CacheStatus) -> &'static str {
+    match s {
+        CacheStatus::Hit => "hit",
+        CacheStatus::Miss => "miss",
+        CacheStatus::Bypass => "bypass",
     }
 }
