@@ -169,35 +169,7 @@ price = "gpt-4o-mini"
 "#;
     let cfg = dir.path().join("purser.toml");
     std::fs::write(&cfg, config_text(dir.path(), None, slow)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(Some(child));
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    // Wait (bounded) for the listener; a debug build under load takes a while to start.
-    let mut ready = false;
-    for _ in 0..2400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready, "gateway did not start");
+    let (mut child, client, base) = spawn_gateway(&cfg).await;
     let req = tokio::spawn({
         let client = client.clone();
         let url = format!("{base}/v1/chat/completions");
@@ -256,34 +228,7 @@ async fn kill_9_loses_no_answered_spend() {
     let tight = "[[budget.workflows]]\nname = \"tight\"\nenvelope = { monthly = \"0.002000\" }\n";
     let cfg = dir.path().join("purser.toml");
     std::fs::write(&cfg, config_text(dir.path(), None, tight)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_purser"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(&cfg)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(Some(child));
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..2400 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(ready, "gateway did not start");
+    let (mut child, client, base) = spawn_gateway(&cfg).await;
     let mut answered = 0;
     let mut body = chat_body("gpt-4o-mini", "count the spend");
     body["max_tokens"] = serde_json::json!(150);
