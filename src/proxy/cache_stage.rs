@@ -98,23 +98,10 @@ impl Pipeline {
         ctx.record.would_have_cost_micros = Some(hit.cost);
         ctx.record.outcome = RequestOutcome::CacheHit;
         ctx.cache_hit = true;
-        let mut resp = if req.stream {
-            let chunks = sse::completion_to_chunks(&hit.completion, req.wants_stream_usage());
-            let events = chunks
-                .iter()
-                .map(sse::encode)
-                .chain(std::iter::once(bytes::Bytes::from_static(sse::DONE)))
-                .map(Ok::<_, std::convert::Infallible>)
-                .collect::<Vec<_>>();
-            let mut r = Response::new(Body::from_stream(stream::iter(events)));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            r
-        } else {
-            axum::Json(&hit.completion).into_response()
-        };
+        if req.stream {
+            return replay_stream(ctx, req, &hit.completion, plan);
+        }
+        let mut resp = axum::Json(&hit.completion).into_response();
         purser_headers(&mut resp, ctx, plan.route.as_deref());
         resp
     }

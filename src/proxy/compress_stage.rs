@@ -80,7 +80,7 @@ impl Pipeline {
         let comp = ctx.snapshot.compressor_for(&ctx.record.workflow);
         let s = comp.settings();
         // A token is at least one byte: short requests skip tokenizing altogether.
-        let bytes: usize = req.messages.iter().map(|m| m.text_content().len()).sum();
+        let bytes: usize = req.messages.iter().map(text_len).sum();
         if s.mode == compress::Mode::Off || (bytes as u64) <= s.threshold_tokens {
             return Ok(());
         }
@@ -145,5 +145,18 @@ impl Pipeline {
         m.compression_saved_usd
             .with_label_values(&[&wf])
             .inc_by(crate::metrics::usd(c.saved_micros.0));
+    }
+}
+
+/// Bytes of text in a message, without copying it.
+fn text_len(m: &Message) -> usize {
+    match &m.content {
+        Some(crate::api::Content::Text(s)) => s.len(),
+        Some(crate::api::Content::Parts(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(serde_json::Value::as_str))
+            .map(str::len)
+            .sum(),
+        None => 0,
     }
 }
