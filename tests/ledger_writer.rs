@@ -149,6 +149,64 @@ async fn concurrent_appends_keep_seq_contiguous_and_chain_valid() {
     assert_eq!(ids.len(), 4000, "every record written exactly once");
 }
 
+/// Direct group writes (the request path) interleave with channel appends without breaking
+/// the chain, land contiguously, and report the last record's place; the syncer makes them
+/// durable without an acked append asking for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn direct_group_writes_interleave_with_queued_appends() {
+    let t = TempLedger::new();
+    let (h, task) = t.open(FsyncPolicy::Group);
+    let mut joins = Vec::new();
+    for task_no in 0..8u64 {
+        let h = h.clone();
+        joins.push(tokio::spawn(async move {
+            let mut landed = Vec::new();
+            for i in 0..100u64 {
+                let base = task_no * 10_000 + i * 10;
+                if i % 2 == 0 {
+                    let group = [sample_request(base), sample_request(base + 1)];
+                    let at = h.append_all_written(&group).await.unwrap();
+                    landed.push((at.seq, base + 1));
+                } else {
+                    h.append(&sample_request(base)).await.unwrap();
+                }
+            }
+            landed
+        }));
+    }
+    let mut landed = Vec::new();
+    for j in joins {
+        landed.extend(j.await.unwrap());
+    }
+    h.shutdown().await.unwrap();
+    assert!(
+        matches!(
+            h.append_all_written(&[sample_request(1)]).await,
+            Err(Error::Closed)
+        ),
+        "direct writes after shutdown are refused"
+    );
+    let stats = task.wait().await.unwrap();
+    assert_eq!(stats.records, 8 * (50 * 2 + 50));
+    assert!(stats.fsyncs >= 1);
+    let report = verify(&t.path).unwrap();
+    assert!(report.is_ok(), "{report}");
+    let ids = request_ids(&t);
+    for (seq, last_id) in landed {
+        // The group's two records sit together, the second at the reported seq.
+        let idx = seq as usize - 1;
+        assert_eq!(ids[idx], sample_request_id(last_id));
+        assert_eq!(ids[idx - 1], sample_request_id(last_id - 1));
+    }
+}
+
+fn sample_request_id(i: u64) -> String {
+    match sample_request(i) {
+        RecordBody::Request(r) => r.request_id,
+        other => format!("unexpected body kind {:?}", other.kind()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_everything_queued() {
     let t = TempLedger::new();

@@ -39,13 +39,14 @@ price = "openai/gpt-4o-mini"
 EOF
 }
 
-# (b) Governance on: ledger with group fsync, budget reservation against a daily envelope
-# (in-memory state), cache lookup and store (in-memory, bounded), compression check (prompts are
-# below its threshold, so it passes them through). Routing (`purser/auto`) is not on main yet:
-# when it lands, add its routes file here and name it in GOV_PIECES.
+# (b) Governance on: the router (`purser/auto`, the shipped trained classifier, two tiers both on
+# the mock), ledger with group fsync, budget reservation against a daily envelope (in-memory
+# state), cache lookup and store (in-memory, bounded), compression check (prompts are below its
+# threshold, so it passes them through). Requests name `purser/auto` (GOV_MODEL).
 write_gov_config() { # dir mock_base
   local dir="$1" base="$2"
-  GOV_PIECES="ledger(fsync=group), budget reservation+settlement (default envelope, daily \$100000, memory state), cache lookup+store (memory, 32MiB; temperature 0, unique prompts: every lookup misses), compression check (retrieval mode, prompts below 2000-token threshold); router: not on main"
+  GOV_PIECES="ledger(fsync=group), budget reservation+settlement (default envelope, daily \$100000, memory state), cache lookup+store (memory, 32MiB; temperature 0, unique prompts: every lookup misses), compression check (retrieval mode, prompts below 2000-token threshold); router purser/auto (trained classifier $(basename "$(ls "$ROOT"/routes/models/router-v*.json | tail -1)"), 2 tiers)"
+  GOV_MODEL="purser/auto"
   mkdir -p "$dir/routes" "$dir/data"
   cat >"$dir/purser.toml" <<EOF
 routes_dir = "$dir/routes"
@@ -84,6 +85,21 @@ timeout = "30s"
 name = "gpt-4o-mini"
 provider = "mock"
 price = "openai/gpt-4o-mini"
+
+[[models]]
+name = "gpt-4o"
+provider = "mock"
+price = "openai/gpt-4o"
+EOF
+  local model
+  model="$(ls "$ROOT"/routes/models/router-v*.json | tail -1)"
+  cat >"$dir/routes/auto.toml" <<EOF
+[[route]]
+name = "purser/auto"
+tiers = [["gpt-4o-mini"], ["gpt-4o"]]
+classifier = "$model"
+thresholds = [0.65]
+mode = "route"
 EOF
 }
 

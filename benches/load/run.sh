@@ -96,7 +96,7 @@ log "mock upstream pid $MOCK_PID on port $MOCK_PORT"
 # shellcheck source=benches/load/configs.sh
 source "$HERE/configs.sh"
 
-declare -A URL GW_PID HDR
+declare -A URL GW_PID HDR MODEL
 LABELS=(direct)
 URL[direct]="$MOCK_BASE/chat/completions"
 
@@ -118,6 +118,7 @@ start_purser() { # label config-file
 write_plain_config "$WORK/plain" "$MOCK_BASE"
 start_purser purser-plain "$WORK/plain/purser.toml"
 write_gov_config "$WORK/gov" "$MOCK_BASE"
+MODEL[purser-gov]="${GOV_MODEL:-gpt-4o-mini}"
 start_purser purser-gov "$WORK/gov/purser.toml" || log "governance config failed to start; continuing without it"
 
 # --- LiteLLM peer ---------------------------------------------------------------------------
@@ -141,6 +142,7 @@ run_one() { # rep label mode conc
   [[ "$mode" == stream ]] && args+=(--stream)
   [[ -n "${GW_PID[$label]:-}" ]] && args+=(--watch "gateway=${GW_PID[$label]}")
   [[ -n "${HDR[$label]:-}" ]] && args+=(--header "${HDR[$label]}")
+  [[ -n "${MODEL[$label]:-}" ]] && args+=(--model "${MODEL[$label]}")
   args+=(--watch "mock=$MOCK_PID" --watch "loadgen=self")
   line="$(timeout $(( ${DURATION%.*} + 60 )) "$BIN/examples/loadgen" --url "${URL[$label]}" \
     --label "$label" --concurrency "$conc" --duration "$DURATION" --warmup "$WARMUP" \

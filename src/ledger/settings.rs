@@ -24,8 +24,9 @@ pub struct Settings {
     pub path: PathBuf,
     /// When to fsync.
     pub fsync: FsyncPolicy,
-    /// In `group` mode, the longest a written record waits for its fsync while more records keep
-    /// arriving (an idle writer syncs at once). A duration such as `"5ms"`, `"250us"`, `"1s"`.
+    /// In `group` mode, the longest a written record waits for its fsync (on the syncer thread,
+    /// off the write path); a record whose appender waits for durability is synced at once.
+    /// A duration such as `"5ms"`, `"250us"`, `"1s"`.
     pub fsync_interval: String,
     /// Capacity of the bounded channel to the writer; must be at least 1.
     pub channel_capacity: usize,

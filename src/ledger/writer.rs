@@ -1,9 +1,10 @@
 //! The single writer: a dedicated thread owning the file, fed by a bounded channel.
 //!
-//! Group commit: the thread takes everything queued, assigns `seq`/`ts`/hashes in order, writes
-//! the group with one `write` call, then (policy `group`) calls `sync_data` once when the queue
-//! runs dry or `fsync_interval` has passed since the oldest unsynced write. Acks resolve after
-//! the sync (policy `off`: after the write). A std thread keeps blocking I/O off the runtime.
+//! Group commit: the thread takes everything queued, assigns `seq`/`ts`/hashes in order and
+//! writes the group with one `write` call. Policy `group` hands durability to a syncer thread,
+//! which calls `sync_data` once per `fsync_interval` at most (at once when an appender waits
+//! for it), so no write ever queues behind an fsync. Durable acks resolve after the sync
+//! (policy `off`: after the write). Std threads keep blocking I/O off the runtime.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -24,11 +25,23 @@ pub struct Ledger;
 
 /// Cheap, cloneable handle to append records. When every handle is dropped the writer flushes,
 /// syncs and ends.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LedgerHandle {
     tx: mpsc::Sender<Command>,
     counters: Arc<Counters>,
     store_bodies: StoreBodies,
+    /// The writer's state, for appends that write from the caller's thread (set when no fsync
+    /// ever runs under its lock).
+    direct: Option<thread::SharedWriter>,
+}
+
+impl std::fmt::Debug for LedgerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerHandle")
+            .field("store_bodies", &self.store_bodies)
+            .field("direct", &self.direct.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The running writer thread. Await [`LedgerTask::wait`] at shutdown (after
@@ -121,10 +134,13 @@ impl Ledger {
             tip,
             counters: Arc::clone(&counters),
         });
+        let direct = writer.direct_writes();
+        let shared: thread::SharedWriter = Arc::new(std::sync::Mutex::new(writer));
+        let thread_shared = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("purser-ledger".to_owned())
             .spawn(move || {
-                let result = writer.run(rx);
+                let result = thread::run(&thread_shared, rx);
                 // The receiver may be gone (task detached); nothing else to tell.
                 let _ = done_tx.send(result);
             })
@@ -135,6 +151,7 @@ impl Ledger {
             tx,
             counters,
             store_bodies: settings.store_bodies,
+            direct: direct.then_some(shared),
         };
         Ok((handle, LedgerTask { done: done_rx }))
     }
@@ -227,14 +244,48 @@ impl LedgerHandle {
         self.append_with_ack(body, false).await
     }
 
-    /// Appends a record and resolves once it (and everything queued before it) is written to
-    /// the file, without waiting for fsync: the record survives a killed process, and the
-    /// group fsync still follows within `fsync_interval`.
+    /// Appends a record and resolves once it is written to the file, without waiting for
+    /// fsync: the record survives a killed process, and the group fsync still follows within
+    /// `fsync_interval`.
     ///
     /// # Errors
     /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write failed.
     pub async fn append_written(&self, body: &RecordBody) -> Result<Appended, Error> {
-        self.append_with_ack(body, true).await
+        self.append_all_written(std::slice::from_ref(body)).await
+    }
+
+    /// Appends `bodies` in order, contiguously, and resolves once all are written to the file
+    /// (not synced; see [`LedgerHandle::append_written`]) with where the last one landed.
+    /// Records queued earlier with [`LedgerHandle::append`] may land after them.
+    ///
+    /// When fsync never runs under the writer's lock (policy `off`, or `group` with its syncer
+    /// thread), the caller writes the group itself: one short `write` to the page cache under
+    /// a mutex, instead of two thread hand-offs. Otherwise the records go through the channel.
+    ///
+    /// # Errors
+    /// [`Error::Encode`], [`Error::Closed`], [`Error::WriteFailed`] when the write failed.
+    pub async fn append_all_written(&self, bodies: &[RecordBody]) -> Result<Appended, Error> {
+        let Some(shared) = &self.direct else {
+            let Some((last, rest)) = bodies.split_last() else {
+                return Err(Error::Encode {
+                    detail: "no records to append".to_owned(),
+                });
+            };
+            for b in rest {
+                self.append(b).await?;
+            }
+            return self.append_with_ack(last, true).await;
+        };
+        let encoded = bodies
+            .iter()
+            .map(|b| self.encode(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        if encoded.is_empty() {
+            return Err(Error::Encode {
+                detail: "no records to append".to_owned(),
+            });
+        }
+        thread::lock(shared).write_direct(encoded)
     }
 
     async fn append_with_ack(

@@ -50,6 +50,20 @@ pub(crate) fn virtual_key(headers: &HeaderMap) -> Option<&str> {
     token.starts_with(KEY_PREFIX).then_some(v)
 }
 
+/// Below this many (upper-bound) tokens the reservation uses the byte bound instead of running
+/// BPE: at most this many tokens are over-reserved for the request's duration (a fraction of a
+/// cent at any listed price), and the exact count costs more CPU than the rest of the stage.
+const BOUND_INPUT_UP_TO: u64 = 1024;
+
+/// Input tokens to reserve for: the sound byte bound for short requests, tiktoken otherwise.
+/// Settlement always uses the provider's usage (or an exact count), never this.
+pub(crate) fn input_estimate(req: &ChatRequest, enc: crate::tokenizer::Encoding) -> Tokens {
+    match crate::tokenizer::Encoding::upper_bound_request(req) {
+        Some(bound) if bound.0 <= BOUND_INPUT_UP_TO => bound,
+        _ => enc.count_request(req),
+    }
+}
+
 impl Pipeline {
     /// Stage 2: binds the request to its workflow and envelope.
     pub(crate) fn identify(
@@ -207,6 +221,55 @@ impl Pipeline {
     pub(crate) fn raise(&self, alert: Alert) {
         if let Err(e) = self.parts.notifier.notify(alert) {
             tracing::warn!(error = %e, "alert dropped");
+        }
+    }
+}
+
+impl Pipeline {
+    /// Sets `purser_budget_{spent,limit}_usd_micros{workflow,window}` from the budget store for
+    /// every envelope with a daily or monthly limit (called when `/metrics` is scraped, so the
+    /// figures are as fresh as the scrape and shared state is read, not this replica's view).
+    pub(crate) async fn refresh_budget_gauges(&self) {
+        let snap = self.parts.config.snapshot();
+        let budget = &snap.budget;
+        let default = (
+            crate::types::WorkflowId::default_workflow(),
+            Arc::clone(&budget.default_envelope),
+        );
+        let all = budget
+            .workflows
+            .iter()
+            .map(|w| (w.name.clone(), Arc::clone(&w.envelope)))
+            .chain(std::iter::once(default));
+        let m = &self.parts.metrics;
+        let now = Utc::now();
+        for (name, envelope) in all {
+            if envelope.daily.is_none() && envelope.monthly.is_none() {
+                continue;
+            }
+            let r = match self
+                .parts
+                .budget
+                .remaining(&name, None, &envelope, now)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "budget gauges: store unreachable");
+                    return;
+                }
+            };
+            let wf = m.workflows.label(name.as_str());
+            for (window, status) in [("day", r.daily), ("month", r.monthly)] {
+                if let Some(s) = status {
+                    m.budget_spent_usd_micros
+                        .with_label_values(&[&wf, window])
+                        .set(s.spent.0);
+                    m.budget_limit_usd_micros
+                        .with_label_values(&[&wf, window])
+                        .set(s.limit.0);
+                }
+            }
         }
     }
 }

@@ -116,6 +116,7 @@ async fn readyz(State(p): State<Pipeline>) -> Response {
 
 async fn metrics(State(p): State<Pipeline>) -> Response {
     p.refresh_gauges();
+    p.refresh_budget_gauges().await;
     (
         [(
             header::CONTENT_TYPE,

@@ -210,7 +210,7 @@ impl Pipeline {
         // 3. reserve the worst case against every envelope
         if let Some(envelope) = ctx.envelope.clone() {
             let cap = Self::cap_output(&envelope, &mut req);
-            let input = plan.candidates[0].price.encoding.count_request(&req);
+            let input = super::envelope::input_estimate(&req, plan.candidates[0].price.encoding);
             let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
             if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
                 plan = match plan.route {
@@ -482,19 +482,19 @@ impl Pipeline {
             r.upstream_ms = Some(ctx.upstream_time.as_secs_f64() * 1000.0);
         }
         self.observe(ctx);
-        for a in ctx.attempts.drain(..) {
-            self.append_record(RecordBody::Attempt(a)).await;
-        }
-        // The response waits until the request record (and, queued before it, its attempts) is
-        // in the file, so a killed process never forgets spend a client was answered for.
-        let body = RecordBody::Request(ctx.record.clone());
-        match self.parts.ledger.append_written(&body).await {
-            Ok(_) => self
-                .parts
-                .metrics
-                .ledger_records
-                .with_label_values(&["request"])
-                .inc(),
+        // The response waits until the request record and its attempts are in the file, so a
+        // killed process never forgets spend a client was answered for.
+        let attempts = ctx.attempts.len() as u64;
+        let mut bodies: Vec<RecordBody> = ctx.attempts.drain(..).map(RecordBody::Attempt).collect();
+        bodies.push(RecordBody::Request(ctx.record.clone()));
+        match self.parts.ledger.append_all_written(&bodies).await {
+            Ok(_) => {
+                let records = &self.parts.metrics.ledger_records;
+                records.with_label_values(&["request"]).inc();
+                if attempts > 0 {
+                    records.with_label_values(&["attempt"]).inc_by(attempts);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "ledger append failed"),
         }
     }

@@ -67,6 +67,33 @@ impl Encoding {
         Tokens(n)
     }
 
+    /// A sound upper bound on [`Encoding::count_request`] without running BPE: every token of
+    /// these byte-level encodings covers at least one byte, so a text has at most as many
+    /// tokens as bytes. `None` when the request carries tools or a response schema (their
+    /// serialised form would have to be built first; count those exactly).
+    pub fn upper_bound_request(req: &ChatRequest) -> Option<Tokens> {
+        if req.tools.is_some()
+            || req
+                .response_format
+                .as_ref()
+                .and_then(|f| f.schema())
+                .is_some()
+        {
+            return None;
+        }
+        let mut n = REPLY_PRIMING;
+        for m in &req.messages {
+            n += PER_MESSAGE + m.content.as_ref().map_or(0, content_bytes);
+            if let Some(name) = &m.name {
+                n += 1 + name.len() as u64;
+            }
+            for call in m.tool_calls.iter().flatten() {
+                n += (call.function.name.len() + call.function.arguments.len()) as u64 + 3;
+            }
+        }
+        Some(Tokens(n))
+    }
+
     /// Input tokens of a chat request as OpenAI bills them: messages, reply priming, and the
     /// tool definitions and response schema (which OpenAI injects into the prompt).
     pub fn count_request(self, req: &ChatRequest) -> Tokens {
@@ -83,6 +110,21 @@ impl Encoding {
             n += self.count(&schema.to_string()).0;
         }
         Tokens(n)
+    }
+}
+
+/// Bytes of the text `Content::text` would return (parts joined by newlines), without
+/// building it.
+fn content_bytes(c: &crate::api::Content) -> u64 {
+    match c {
+        crate::api::Content::Text(s) => s.len() as u64,
+        crate::api::Content::Parts(parts) => {
+            let texts = parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(serde_json::Value::as_str));
+            let (count, bytes) = texts.fold((0u64, 0u64), |(c, b), t| (c + 1, b + t.len() as u64));
+            bytes + count.saturating_sub(1)
+        }
     }
 }
 
@@ -108,6 +150,30 @@ mod tests {
         );
         assert_eq!(Encoding::for_model("gpt-3.5-turbo"), Encoding::Cl100kBase);
         assert_eq!(Encoding::for_model("openai/gpt-4"), Encoding::Cl100kBase);
+    }
+
+    #[test]
+    fn byte_bound_is_never_below_the_exact_count() {
+        let req: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "name": "ann", "content": [
+                    {"type": "text", "text": "Größe von 12345 + 678?"},
+                    {"type": "text", "text": "日本語のテキスト。 and    spaces\n\n"}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "add", "arguments": "{\"a\":12345,\"b\":678}"}}]},
+            ]
+        }))
+        .unwrap();
+        for enc in [Encoding::O200kBase, Encoding::Cl100kBase] {
+            let exact = enc.count_request(&req);
+            let bound = Encoding::upper_bound_request(&req).unwrap();
+            assert!(bound >= exact, "{enc:?}: bound {bound:?} < exact {exact:?}");
+        }
+        let mut with_tools = req.clone();
+        with_tools.tools = Some(vec![serde_json::json!({"type": "function"})]);
+        assert_eq!(Encoding::upper_bound_request(&with_tools), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
@@ -99,9 +99,14 @@ impl OpenAiCompatible {
         self.error(FailureKind::Timeout, &msg)
     }
 
-    async fn send(&self, url: &Url, body: &Value) -> Result<reqwest::Response, UpstreamError> {
+    async fn send(&self, url: &Url, body: Vec<u8>) -> Result<reqwest::Response, UpstreamError> {
         tracing::debug!(provider = %self.name, path = url.path(), "upstream call");
-        let sent = self.client.post(url.clone()).json(body).send();
+        let sent = self
+            .client
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send();
         match tokio::time::timeout(self.timeout, sent).await {
             Err(_) => Err(self.timeout_error()),
             Ok(Err(e)) => Err(self.transport_error(&e.without_url())),
@@ -110,7 +115,7 @@ impl OpenAiCompatible {
     }
 
     /// Sends and reads the whole body within one timeout; non-2xx statuses become errors.
-    async fn post_json(&self, url: &Url, body: &Value) -> Result<Bytes, UpstreamError> {
+    async fn post_json(&self, url: &Url, body: Vec<u8>) -> Result<Bytes, UpstreamError> {
         let call = async {
             let resp = self.send(url, body).await?;
             let status = resp.status();
@@ -182,7 +187,7 @@ impl Provider for OpenAiCompatible {
 
     async fn chat(&self, req: &ChatRequest) -> Result<ChatCompletion, UpstreamError> {
         let body = request_body(req, false).map_err(|e| self.error(FailureKind::Protocol, &e))?;
-        let bytes = self.post_json(&self.chat_url, &body).await?;
+        let bytes = self.post_json(&self.chat_url, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             let msg = format!("unparseable completion: {e}");
             self.error(FailureKind::Protocol, &msg)
@@ -191,7 +196,7 @@ impl Provider for OpenAiCompatible {
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream, UpstreamError> {
         let body = request_body(req, true).map_err(|e| self.error(FailureKind::Protocol, &e))?;
-        let resp = self.send(&self.chat_url, &body).await?;
+        let resp = self.send(&self.chat_url, body).await?;
         let status = resp.status();
         if !status.is_success() {
             let headers = resp.headers().clone();
@@ -210,6 +215,8 @@ impl Provider for OpenAiCompatible {
     }
 
     async fn embeddings(&self, body: &Value) -> Result<Value, UpstreamError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| self.error(FailureKind::Protocol, &e.to_string()))?;
         let bytes = self.post_json(&self.embeddings_url, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             let msg = format!("unparseable embeddings answer: {e}");
@@ -258,18 +265,22 @@ fn default_headers(s: &HttpSettings, key: Option<&Secret>) -> Result<HeaderMap, 
     Ok(map)
 }
 
-/// The request as JSON with `stream` forced to match the call (unknown fields untouched).
-fn request_body(req: &ChatRequest, stream: bool) -> Result<Value, String> {
-    let mut v = serde_json::to_value(req).map_err(|e| e.to_string())?;
-    if let Some(obj) = v.as_object_mut() {
-        if stream {
-            obj.insert("stream".to_owned(), Value::Bool(true));
-        } else {
-            obj.remove("stream");
-            obj.remove("stream_options");
+/// The request as JSON bytes with `stream` forced to match the call (unknown fields
+/// untouched). Serialised straight to bytes, once; the request is only copied when its stream
+/// flags must change.
+fn request_body(req: &ChatRequest, stream: bool) -> Result<Vec<u8>, String> {
+    let fits = req.stream == stream && (stream || req.stream_options.is_none());
+    let json = if fits {
+        serde_json::to_vec(req)
+    } else {
+        let mut r = req.clone();
+        r.stream = stream;
+        if !stream {
+            r.stream_options = None;
         }
-    }
-    Ok(v)
+        serde_json::to_vec(&r)
+    };
+    json.map_err(|e| e.to_string())
 }
 
 /// `retry-after-ms` (Azure) or `retry-after` in seconds; HTTP dates are ignored.
@@ -336,9 +347,12 @@ mod tests {
             "model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,
             "stream_options":{"include_usage":true},"service_tier":"flex"}))
         .unwrap();
-        let plain = request_body(&req, false).unwrap();
+        let parse = |b: Vec<u8>| serde_json::from_slice::<Value>(&b).unwrap();
+        let plain = parse(request_body(&req, false).unwrap());
         assert_eq!(plain["service_tier"], "flex");
         assert!(plain.get("stream").is_none() && plain.get("stream_options").is_none());
-        assert_eq!(request_body(&req, true).unwrap()["stream"], true);
+        let streamed = parse(request_body(&req, true).unwrap());
+        assert_eq!(streamed["stream"], true);
+        assert_eq!(streamed["stream_options"]["include_usage"], true);
     }
 }
