@@ -76,6 +76,19 @@ async fn concurrent_clients_never_overspend_a_monthly_budget() {
     let mut gw = Gateway::start(None, TIGHT).await;
     let (ok, denied, all) = hammer(&[gw.url("")], 50, 2, "tight").await;
     assert!(ok > 0 && denied > 0, "ok {ok} denied {denied}");
+    // The budget gauges show the store's settled spend and the limit at scrape time.
+    let metrics = gw.get("/metrics").await.text().await.unwrap();
+    let gauge = |name: &str| -> i64 {
+        let prefix = format!("purser_{name}{{window=\"month\",workflow=\"tight\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing from /metrics"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(gauge("budget_limit_usd_micros"), 2000);
+    let spent_gauge = gauge("budget_spent_usd_micros");
     for r in all.iter().filter(|r| r["status"] == 429) {
         assert_eq!(r["body"]["error"]["code"], "budget_exceeded:monthly");
         assert_eq!(r["body"]["error"]["type"], "insufficient_quota");
@@ -84,6 +97,7 @@ async fn concurrent_clients_never_overspend_a_monthly_budget() {
     gw.stop().await;
     let spent = ledger_spend(&gw, "tight");
     assert!(spent <= 2000, "spent {spent} µ$ of a 2000 µ$ budget");
+    assert_eq!(spent_gauge, spent, "gauge equals the ledger's spend");
     let reqs: Vec<Value> = gw
         .requests()
         .into_iter()

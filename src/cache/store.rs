@@ -106,6 +106,11 @@ impl ResponseCache {
         Some(answer)
     }
 
+    /// Whether a Redis tier is configured (stores then involve a network round trip).
+    pub fn has_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
     /// Stores a chat answer in both tiers with `ttl` (from `Policy::store_decision`).
     /// Returns `Skip(TooLarge)` for entries over `max_entry_bytes` or that cannot be
     /// encoded, else `Store`. A Redis failure is counted, not returned.

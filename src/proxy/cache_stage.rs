@@ -107,9 +107,13 @@ impl Pipeline {
     }
 
     /// Stage 10: stores a complete answer when the policy allows; off the response path.
-    pub(crate) fn cache_store(&self, ctx: &mut RequestCtx, completion: Option<&ChatCompletion>) {
+    pub(crate) fn cache_store(
+        &self,
+        ctx: &mut RequestCtx,
+        completion: Option<&ChatCompletion>,
+    ) -> Option<StoreJob> {
         let (Some(cache), Some(key)) = (self.parts.cache.clone(), ctx.cache_key.take()) else {
-            return;
+            return None;
         };
         let answer = match completion {
             Some(c) => Answer::Complete(c),
@@ -124,7 +128,12 @@ impl Pipeline {
                     model,
                     stored_at: chrono::Utc::now(),
                 };
-                tokio::spawn(store(cache, key, entry, ttl));
+                return Some(StoreJob {
+                    cache,
+                    key,
+                    entry,
+                    ttl,
+                });
             }
             (StoreDecision::Skip(reason), _, _) => {
                 if let Some(info) = ctx.record.cache.as_mut() {
@@ -133,6 +142,36 @@ impl Pipeline {
             }
             _ => {}
         }
+        None
+    }
+}
+
+/// An answer the policy allows to store.
+pub(crate) struct StoreJob {
+    cache: Arc<crate::cache::ResponseCache>,
+    key: CacheKey,
+    entry: CachedAnswer,
+    ttl: std::time::Duration,
+}
+
+impl StoreJob {
+    /// Stores inline when only the in-process tier is involved (microseconds, and no task
+    /// hand-off to wake another worker for); a Redis round trip goes to its own task.
+    pub(crate) async fn run_or_spawn(self) {
+        if self.cache.has_redis() {
+            tokio::spawn(self.run());
+        } else {
+            self.run().await;
+        }
+    }
+
+    /// Stores from sync code (a stream's drop guard).
+    pub(crate) fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    async fn run(self) {
+        self.cache.put(&self.key, self.entry, self.ttl).await;
     }
 }
 
@@ -157,15 +196,6 @@ pub(crate) fn replay_stream(
     );
     purser_headers(&mut r, ctx, plan.route.as_deref());
     r
-}
-
-async fn store(
-    cache: Arc<crate::cache::ResponseCache>,
-    key: CacheKey,
-    entry: CachedAnswer,
-    ttl: std::time::Duration,
-) {
-    cache.put(&key, entry, ttl).await;
 }
 
 impl Pipeline {

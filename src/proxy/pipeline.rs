@@ -243,7 +243,9 @@ impl Pipeline {
         self.settle(ctx, &model, &usage);
         self.settle_budget(ctx).await;
         // 10. cache store
-        self.cache_store(ctx, Some(&completion));
+        if let Some(job) = self.cache_store(ctx, Some(&completion)) {
+            job.run_or_spawn().await;
+        }
         if held {
             return Ok(super::cache_stage::replay_stream(
                 ctx,

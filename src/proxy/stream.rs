@@ -122,7 +122,9 @@ impl Drop for Settlement {
         pipeline.settle(&mut ctx, &self.parts.model, &usage);
         let u = &usage.0;
         let assembled = self.assembled(Usage::new(u.input.0, u.output.0));
-        pipeline.cache_store(&mut ctx, assembled.as_ref());
+        if let Some(job) = pipeline.cache_store(&mut ctx, assembled.as_ref()) {
+            job.spawn();
+        }
         ctx.record.client_disconnected = !self.finished && !self.cut;
         let (status, outcome, kind) = if self.finished {
             (200, RequestOutcome::Ok, None)

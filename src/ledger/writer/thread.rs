@@ -55,6 +55,10 @@ struct SyncJob {
 /// latest `interval` after a write, and at once when an appender waits for durability.
 struct Syncer {
     tx: std::sync::mpsc::Sender<SyncJob>,
+    /// Writes not yet covered by a sync the syncer has started. Only the clean → dirty edge
+    /// (or an appender waiting for durability) wakes the syncer: one wake per sync, not one
+    /// per write.
+    dirty: Arc<std::sync::atomic::AtomicBool>,
     join: std::thread::JoinHandle<()>,
     /// Set by the syncer when an fsync failed; the writer then stops accepting records.
     poisoned: Arc<std::sync::Mutex<Option<String>>>,
@@ -432,7 +436,9 @@ impl Syncer {
         };
         let (tx, rx) = std::sync::mpsc::channel::<SyncJob>();
         let poisoned = Arc::new(std::sync::Mutex::new(None));
+        let dirty = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = SyncLoop {
+            dirty: Arc::clone(&dirty),
             file,
             path: init.path.clone(),
             interval: init.interval,
@@ -443,7 +449,12 @@ impl Syncer {
             .name("purser-ledger-sync".to_owned())
             .spawn(move || state.run(&rx));
         match join {
-            Ok(join) => Some(Self { tx, join, poisoned }),
+            Ok(join) => Some(Self {
+                tx,
+                dirty,
+                join,
+                poisoned,
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "ledger: cannot spawn the syncer; syncing inline");
                 None
@@ -452,6 +463,11 @@ impl Syncer {
     }
 
     fn submit(&self, acks: Vec<PendingAck>) {
+        let was_dirty = self.dirty.swap(true, Ordering::SeqCst);
+        if was_dirty && acks.is_empty() {
+            // A sync that has not started yet will cover this write.
+            return;
+        }
         if let Err(std::sync::mpsc::SendError(job)) = self.tx.send(SyncJob { acks }) {
             // The syncer is gone (it only ends when told to): nobody can vouch for durability.
             for (ack, _) in job.acks {
@@ -468,7 +484,9 @@ impl Syncer {
 
     /// Syncs what is left, stops the thread and returns the fsync error, if any.
     fn finish(self) -> Option<String> {
-        let Self { tx, join, poisoned } = self;
+        let Self {
+            tx, join, poisoned, ..
+        } = self;
         drop(tx);
         if join.join().is_err() {
             return Some("ledger syncer panicked".to_owned());
@@ -479,6 +497,7 @@ impl Syncer {
 
 /// The syncer thread's state.
 struct SyncLoop {
+    dirty: Arc<std::sync::atomic::AtomicBool>,
     file: File,
     path: PathBuf,
     interval: Duration,
@@ -519,6 +538,9 @@ impl SyncLoop {
             fail_acks(acks, &detail);
             return;
         }
+        // Cleared before the sync starts: a write that finds the flag set completed before
+        // this point, so this sync covers it; a later one sets it and wakes the next turn.
+        self.dirty.store(false, Ordering::SeqCst);
         match self.file.sync_data() {
             Ok(()) => {
                 self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
