@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 
+/// See Cargo.toml: fewer cycles per small allocation and less fragmentation than glibc.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Purser: an OpenAI-compatible gateway that keeps LLM spend cheap and predictable.
 #[derive(Parser)]
 #[command(name = "purser", version, about)]

@@ -443,6 +443,30 @@ pub struct ChatCompletion {
     /// Provider fields Purser does not interpret (system_fingerprint, service_tier...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The provider's bytes this was parsed from, when unchanged since.
+    #[serde(skip)]
+    pub raw: RawBody,
+}
+
+/// A provider's response body kept beside its parsed form, so the gateway forwards the bytes
+/// it received instead of serialising the same completion again. Never serialised; ignored by
+/// equality (it is a cache of the value's encoding, not part of it).
+#[derive(Clone, Default)]
+pub struct RawBody(pub Option<bytes::Bytes>);
+
+impl PartialEq for RawBody {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(b) => write!(f, "RawBody({} bytes)", b.len()),
+            None => f.write_str("RawBody(None)"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ mod error;
 mod stream;
 
 pub use chat::{
-    ChatChoice, ChatCompletion, ChatRequest, Content, Message, ResponseFormat, Role, StreamOptions,
-    ToolCall, ToolCallFunction, Usage, ValidationError,
+    ChatChoice, ChatCompletion, ChatRequest, Content, Message, RawBody, ResponseFormat, Role,
+    StreamOptions, ToolCall, ToolCallFunction, Usage, ValidationError,
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use stream::{ChatChunk, ChunkChoice, Delta, DeltaToolCall, DeltaToolCallFunction};

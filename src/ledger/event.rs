@@ -10,38 +10,38 @@ use crate::types::{MicroUsd, ModelId, WorkflowId};
 /// One upstream attempt of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
-    /// Request the attempt belongs to.
-    pub request_id: String,
     /// 1-based attempt number within the request.
     pub attempt_no: u32,
-    /// Provider name from config.
-    pub provider: String,
-    /// Model called.
-    pub model: ModelId,
-    /// When the attempt started (stored at µs precision).
-    #[serde(with = "ts_micros")]
-    pub started: DateTime<Utc>,
-    /// Attempt duration, milliseconds.
-    #[serde(deserialize_with = "lenient_f64::deserialize")]
-    pub latency_ms: f64,
-    /// How the attempt ended.
-    pub outcome: AttemptOutcome,
+    /// What this attempt cost.
+    pub cost_micros: MicroUsd,
+    /// Why the next attempt escalated away from this one, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_reason: Option<String>,
     /// `upstream::FailureKind` in snake_case, for failed attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_kind: Option<String>,
     /// Upstream HTTP status, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    /// Attempt duration, milliseconds.
+    #[serde(deserialize_with = "lenient_f64::deserialize")]
+    pub latency_ms: f64,
+    /// Model called.
+    pub model: ModelId,
+    /// How the attempt ended.
+    pub outcome: AttemptOutcome,
+    /// Provider name from config.
+    pub provider: String,
+    /// Request the attempt belongs to.
+    pub request_id: String,
+    /// When the attempt started (stored at µs precision).
+    #[serde(with = "ts_micros")]
+    pub started: DateTime<Utc>,
     /// Tokens billed for this attempt.
     #[serde(default)]
     pub tokens: TokenCounts,
-    /// What this attempt cost.
-    pub cost_micros: MicroUsd,
     /// Where the token counts came from.
     pub usage_source: UsageSource,
-    /// Why the next attempt escalated away from this one, if it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub escalation_reason: Option<String>,
 }
 
 /// How an upstream attempt ended. Unknown values read as `Other`.

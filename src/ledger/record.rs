@@ -120,6 +120,12 @@ impl RecordBody {
     /// Encodes the body as canonical JSON (done on the caller's task, not the writer's).
     /// With `StoreBodies::Off` a request's `body` is left out even if the caller filled it.
     pub(crate) fn encode(&self, store: StoreBodies) -> Result<EncodedBody, serde_json::Error> {
+        if let Some(canonical) = self.encode_direct()? {
+            return Ok(EncodedBody {
+                kind: self.kind(),
+                canonical,
+            });
+        }
         let mut value = serde_json::to_value(self)?;
         if store == StoreBodies::Off
             && let Some(map) = value.as_object_mut()
@@ -131,6 +137,20 @@ impl RecordBody {
             kind: self.kind(),
             canonical: chain::canonical_string(value)?,
         })
+    }
+}
+
+impl RecordBody {
+    /// The canonical JSON in one pass, for the two bodies written on every request: their
+    /// fields (and those of their parts) are declared in alphabetical order and hold no free-form
+    /// JSON, so the derived serialisation is already canonical (`direct_encoding_is_canonical`
+    /// checks it). `None`: build the value tree and sort it.
+    fn encode_direct(&self) -> Result<Option<String>, serde_json::Error> {
+        match self {
+            RecordBody::Request(r) if r.body.is_none() => serde_json::to_string(r).map(Some),
+            RecordBody::Attempt(a) => serde_json::to_string(a).map(Some),
+            _ => Ok(None),
+        }
     }
 }
 

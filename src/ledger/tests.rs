@@ -139,3 +139,70 @@ fn request_body_is_dropped_when_bodies_are_not_stored() {
     assert!(!off.canonical.contains("\"body\""), "{}", off.canonical);
     assert!(encoded(&body).canonical.contains("\"body\":{"));
 }
+
+/// Every optional part set, so a field added out of alphabetical order (which would make the
+/// one-pass encoding differ from the sorted one) fails here.
+#[test]
+fn direct_encoding_is_canonical() {
+    let request = RecordBody::Request(RequestRecord {
+        task_id: Some("t-1".into()),
+        step: Some("plan".into()),
+        route: Some("purser/auto".into()),
+        decision: RoutingDecision {
+            tier: crate::types::Tier(1),
+            reason: "classifier".into(),
+            score: Some(0.75),
+            classifier_version: "abc".into(),
+        },
+        model: Some(ModelId::new("gpt-4o")),
+        provider: Some("openai".into()),
+        status: 200,
+        error_kind: Some("upstream".into()),
+        tokens: TokenCounts {
+            input: crate::types::Tokens(10),
+            output: crate::types::Tokens(20),
+            cached_input: crate::types::Tokens(3),
+        },
+        usage_source: UsageSource::Tiktoken,
+        cost_micros: MicroUsd(1234),
+        would_have_cost_micros: Some(MicroUsd(5)),
+        baseline_cost_micros: Some(MicroUsd(9)),
+        latency_ms: 12.5,
+        upstream_ms: Some(10.25),
+        attempts: 2,
+        escalations: vec!["length".into()],
+        cache: Some(CacheInfo {
+            status: CacheStatus::Miss,
+            reason: Some("not_stored:too_large".into()),
+        }),
+        compression: Some(CompressionInfo {
+            tokens_before: crate::types::Tokens(100),
+            tokens_after: crate::types::Tokens(40),
+            saved_micros: MicroUsd(7),
+        }),
+        budget: Some(BudgetInfo {
+            reserved_micros: MicroUsd(50),
+            settled_micros: MicroUsd(12),
+        }),
+        prompt_hash: "ff".into(),
+        stream: true,
+        client_disconnected: true,
+        ..RequestRecord::new("req-1", WorkflowId("wf".into()), ModelId::new("auto"))
+    });
+    let mut attempt = AttemptRecord::new(
+        "req-1",
+        2,
+        "openai",
+        ModelId::new("gpt-4o"),
+        chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+    );
+    attempt.failure_kind = Some("timeout".into());
+    attempt.http_status = Some(504);
+    attempt.escalation_reason = Some("refusal".into());
+    attempt.latency_ms = 3.5;
+    for body in [request, RecordBody::Attempt(attempt)] {
+        let direct = body.encode(StoreBodies::Off).unwrap().canonical;
+        let sorted = chain::canonical_string(serde_json::to_value(&body).unwrap()).unwrap();
+        assert_eq!(direct, sorted);
+    }
+}

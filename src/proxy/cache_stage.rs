@@ -123,7 +123,11 @@ impl Pipeline {
         match (decision, completion, ctx.record.model.clone()) {
             (StoreDecision::Store { ttl }, Some(c), Some(model)) => {
                 let entry = CachedAnswer {
-                    completion: c.clone(),
+                    // Without the provider's bytes: the entry's size is its JSON encoding.
+                    completion: ChatCompletion {
+                        raw: crate::api::RawBody::default(),
+                        ..c.clone()
+                    },
                     cost: ctx.record.cost_micros,
                     model,
                     stored_at: chrono::Utc::now(),

@@ -668,7 +668,19 @@ fn prompt_hash(req: &ChatRequest) -> String {
 }
 
 fn respond_json(ctx: &RequestCtx, c: &ChatCompletion, plan: &Plan) -> Response {
-    let mut resp = axum::Json(c).into_response();
+    // The provider's own bytes when we have them: nothing in the answer is rewritten, and
+    // serialising the parsed value again would only cost time.
+    let mut resp = match &c.raw.0 {
+        Some(raw) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            raw.clone(),
+        )
+            .into_response(),
+        None => axum::Json(c).into_response(),
+    };
     purser_headers(&mut resp, ctx, plan.route.as_deref());
     resp
 }

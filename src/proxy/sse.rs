@@ -124,6 +124,7 @@ mod tests {
             }],
             usage: Some(Usage::new(5, 2)),
             extra: serde_json::Map::new(),
+            raw: crate::api::RawBody::default(),
         }
     }
 

@@ -108,6 +108,7 @@ impl Settlement {
             }],
             usage: Some(usage),
             extra: serde_json::Map::new(),
+            raw: crate::api::RawBody::default(),
         })
     }
 }

@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, Header
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
-use crate::api::{ChatCompletion, ChatRequest};
+use crate::api::{ChatCompletion, ChatRequest, RawBody};
 use crate::upstream::{
     AuthMode, ChunkStream, Error, FailureKind, HttpSettings, Provider, Secret, UpstreamError, sse,
 };
@@ -188,10 +188,12 @@ impl Provider for OpenAiCompatible {
     async fn chat(&self, req: &ChatRequest) -> Result<ChatCompletion, UpstreamError> {
         let body = request_body(req, false).map_err(|e| self.error(FailureKind::Protocol, &e))?;
         let bytes = self.post_json(&self.chat_url, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
             let msg = format!("unparseable completion: {e}");
             self.error(FailureKind::Protocol, &msg)
-        })
+        })?;
+        completion.raw = RawBody(Some(bytes));
+        Ok(completion)
     }
 
     async fn chat_stream(&self, req: &ChatRequest) -> Result<ChunkStream, UpstreamError> {

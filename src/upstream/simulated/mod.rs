@@ -186,6 +186,7 @@ fn completion(model: &SimulatedModel, answer: Answer) -> ChatCompletion {
         choices,
         usage: Some(answer.usage),
         extra,
+        raw: crate::api::RawBody::default(),
     }
 }
 
