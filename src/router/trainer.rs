@@ -36,6 +36,9 @@ pub struct TrainOptions {
     pub verifier_fit: FitConfig,
     /// Cross-validation folds (≥ 2), 0 to skip cross-validation.
     pub folds: usize,
+    /// Seed of the fold assignment (fold = hash of the prompt with this seed, modulo folds);
+    /// change it to check that cross-validated figures do not hinge on one split.
+    pub fold_seed: u64,
     /// Label smoothing towards the mean label of the row's file (e.g. its MMLU subject), fitted
     /// on training rows only: `y = (1 - s) y_row + s mean_group(y)`. Teaches the model the
     /// group prior from text.
@@ -105,6 +108,7 @@ struct Task<'a> {
     dim: usize,
     prior: &'a [f64],
     cfg: &'a FitConfig,
+    fold_seed: u64,
 }
 
 /// Group ids (by file) per row; `usize::MAX` (no smoothing) for rows of a data set held in a
@@ -174,7 +178,8 @@ impl Task<'_> {
 
 /// Out-of-fold logits for `subset` (rows outside it are never trained on or scored).
 fn out_of_fold(task: &Task<'_>, rows: &[LabelledRow], subset: &[usize], folds: usize) -> Vec<f64> {
-    let fold_of = |i: usize| (fnv1a(rows[i].prompt.as_bytes(), 11) % folds as u64) as usize;
+    let seed = 11 ^ task.fold_seed;
+    let fold_of = |i: usize| (fnv1a(rows[i].prompt.as_bytes(), seed) % folds as u64) as usize;
     let mut scores = vec![0.0; rows.len()];
     for f in 0..folds {
         let train: Vec<usize> = subset
@@ -267,9 +272,11 @@ pub fn train_rows(
         dim: fz.dim(PROMPT_DENSE.len()),
         prior: &prior,
         cfg: &opts.fit,
+        fold_seed: opts.fold_seed,
     };
     let mut cv = CvReport {
         folds: opts.folds,
+        fold_seed: opts.fold_seed,
         route: BTreeMap::new(),
         cascade: BTreeMap::new(),
     };
@@ -348,6 +355,7 @@ fn train_verifier(
         dim: fz.dim(dense),
         prior: &prior,
         cfg: &opts.verifier_fit,
+        fold_seed: opts.fold_seed,
     };
     if opts.folds >= 2 {
         cv.cascade = per_dataset(rows, &with, &out_of_fold(&task, rows, &with, opts.folds));
@@ -405,6 +413,7 @@ impl Default for TrainOptions {
                 seed: 23,
             },
             folds: 5,
+            fold_seed: 0,
             group_smoothing: 0.8,
         }
     }
