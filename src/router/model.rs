@@ -13,7 +13,7 @@ use super::metrics::RouterMetrics;
 use crate::api::ChatRequest;
 
 /// Artifact format tag; bumped when the feature layout changes.
-pub const ARTIFACT_FORMAT: &str = "purser-router/1";
+pub const ARTIFACT_FORMAT: &str = "purser-router/2";
 
 /// What the route model was trained to predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

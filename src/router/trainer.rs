@@ -68,6 +68,10 @@ pub(crate) const PRIOR: &[(&str, f64)] = &[
     ("context_len", 0.2),
     ("tools", 0.6),
     ("json_output", 0.6),
+    // Open chat with no difficulty signal sits below the average exam question or maths word
+    // problem (whose levels are learned): casual chat, writing and role play rarely need the
+    // strong model, and maths word problems should not rank below small talk.
+    ("open_bias", -0.5),
 ];
 
 pub(crate) fn prior_vector() -> Vec<f64> {
@@ -256,7 +260,7 @@ pub fn train_rows(
     let fz = Featurizer::new(opts.hash_bits);
     let all: Vec<usize> = (0..rows.len()).collect();
     let shape = RequestShape::single_turn();
-    let feats = rows.iter().map(|r| fz.prompt(&r.prompt, &shape)).collect();
+    let feats: Vec<FeatureVec> = rows.iter().map(|r| fz.prompt(&r.prompt, &shape)).collect();
     let labels: Vec<f64> = rows
         .iter()
         .map(|r| opts.target.label(r.weak, r.strong))
@@ -404,6 +408,7 @@ impl Default for TrainOptions {
                 l2: 1e-2,
                 l2_dense: 1e-5,
                 seed: 17,
+                dense_stage_l2: Some(1e-2),
             },
             verifier_fit: FitConfig {
                 epochs: 6,
@@ -411,6 +416,7 @@ impl Default for TrainOptions {
                 l2: 1e-4,
                 l2_dense: 1e-5,
                 seed: 23,
+                dense_stage_l2: Some(1e-2),
             },
             folds: 5,
             fold_seed: 0,
