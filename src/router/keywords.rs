@@ -22,20 +22,12 @@ pub(crate) enum Kw {
     Refusal,
     /// Maths word problems: parts and multiples ("half", "twice", "third").
     Fraction,
-    /// Maths word problems: rates and per-unit relations ("each", "per", "every").
-    Rate,
-    /// Maths word problems: comparisons ("more", "fewer", "than").
-    Compare,
-    /// Maths word problems: units of measure, time and money.
-    Unit,
-    /// Maths word problems: state changes ("remaining", "left", "after").
-    Change,
     /// Numbers written as words.
     NumberWord,
 }
 
 /// Number of keyword classes (the length of a count array).
-pub(crate) const KW_CLASSES: usize = 17;
+pub(crate) const KW_CLASSES: usize = 13;
 
 /// A word's keyword classes as a bit set (bit `Kw as u32`): a word may count in several.
 pub(crate) type KwSet = u32;
@@ -127,25 +119,6 @@ pub(crate) fn keyword_table() -> HashMap<u64, KwSet, BuildHasherDefault<KeyHashe
             Kw::Fraction,
             "half halves third thirds quarter quarters fourth fifth fifths tenth twice double \
              doubles doubled triple tripled thrice fraction percent percentage",
-        ),
-        (Kw::Rate, "each per every apiece rate speed"),
-        (
-            Kw::Compare,
-            "more less fewer than longer shorter older younger taller faster slower cheaper \
-             larger smaller difference",
-        ),
-        (
-            Kw::Unit,
-            "inch inches foot feet yard yards mile miles meter meters metre metres kilometer \
-             kilometers km cm centimeters pound pounds lb lbs ounce ounces gram grams kilogram \
-             kilograms kg cup cups gallon gallons liter liters litre litres quart pint pints mph \
-             dozen dozens cent cents dollar dollars hour hours minute minutes second seconds day \
-             days week weeks month months year years",
-        ),
-        (
-            Kw::Change,
-            "remaining remain remains left rest after then later gives gave spends spent sells \
-             sold buys bought loses lost adds added returns",
         ),
         (
             Kw::NumberWord,
