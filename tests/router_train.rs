@@ -105,3 +105,37 @@ fn shipped_artifact_and_default_routes_load() {
     let table = RoutingTable::try_new(&file.route, &root).unwrap();
     assert!(table.route_names().any(|n| n == "purser/auto"));
 }
+
+/// MT Bench has no training data here: open-ended prompts are ranked by the hand prior. Proofs,
+/// algorithms, maths and STEM explanations must score above writing, role play, extraction and
+/// small talk, with the shipped artifact.
+#[test]
+fn shipped_router_ranks_open_ended_prompts_by_difficulty() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("routes/models/router-v1.json");
+    let clf = Classifier::load(&path).unwrap();
+    let hard = [
+        "Prove that there are infinitely many prime numbers.",
+        "Write a Python function to find the median of two sorted arrays in O(log n) time.",
+        "When a number is divided by 10, the remainder is 4. What is the remainder when twice \
+         the number is divided by 4?",
+        "Explain why the sky is blue, using the physics of Rayleigh scattering.",
+    ];
+    let easy = [
+        "Write a short poem about the sea.",
+        "Pretend you are a pirate and greet me in character.",
+        "Compose an engaging travel blog post about a recent trip to Hawaii.",
+        "Extract the names of the companies from the following news article and list them.",
+        "Hi! How are you today?",
+    ];
+    let lowest_hard = hard
+        .iter()
+        .map(|p| clf.strong_probability_text(p))
+        .fold(f64::INFINITY, f64::min);
+    for p in easy {
+        let s = clf.strong_probability_text(p);
+        assert!(
+            s < lowest_hard,
+            "{p:?} scores {s}, above a hard prompt ({lowest_hard})"
+        );
+    }
+}

@@ -41,6 +41,9 @@ pub struct TrainArgs {
     /// Cross-validation folds (0 skips cross-validation).
     #[arg(long, default_value_t = 5)]
     pub folds: usize,
+    /// Seed of the cross-validation fold assignment.
+    #[arg(long, default_value_t = 0)]
+    pub fold_seed: u64,
     /// Hash buckets = 2^hash_bits.
     #[arg(long, default_value_t = 18)]
     pub hash_bits: u32,
@@ -101,6 +104,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Error> {
         hash_bits: args.hash_bits,
         target: parse_target(&args.target)?,
         folds: args.folds,
+        fold_seed: args.fold_seed,
         group_smoothing: args.group_smoothing,
         fit: super::linear::FitConfig {
             epochs: args.epochs,

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use super::keywords::{KeyHasher, Kw, keyword_table};
+use super::keywords::{KW_CLASSES, KeyHasher, Kw, KwSet, keyword_table};
 use crate::api::{ChatRequest, ResponseFormat, Role};
 
 /// Names of the prompt's dense features, in index order.
@@ -38,7 +38,21 @@ pub(crate) const PROMPT_DENSE: &[&str] = &[
     "context_len",
     "tools",
     "json_output",
+    // Set (to 1) only for open-ended prompts: carries the hand-set intercept of open chat.
+    "open_bias",
+    // Maths word-problem features: set only for word problems (see `Format`), learned on them,
+    // so nothing learned from them reaches other prompts.
+    "wp_bias",
+    "wp_words",
+    "wp_names",
+    "wp_fractions",
+    "wp_decimals",
 ];
+
+/// Index of the first word-problem feature in [`PROMPT_DENSE`].
+const WP_START: usize = 25;
+/// Index of `open_bias` in [`PROMPT_DENSE`].
+const OPEN_BIAS: u32 = 24;
 
 /// Names of the answer's dense features (verifier only), in index order after the prompt's.
 pub(crate) const ANSWER_DENSE: &[&str] = &[
@@ -82,13 +96,26 @@ pub(crate) struct FeatureVec {
 #[derive(Debug, Clone)]
 pub(crate) struct Featurizer {
     hash_bits: u32,
-    keywords: HashMap<u64, Kw, BuildHasherDefault<KeyHasher>>,
+    keywords: HashMap<u64, KwSet, BuildHasherDefault<KeyHasher>>,
+    /// Bit `i` set: prompt dense feature `i` carries a hand-set prior weight.
+    hand_set: u64,
+}
+
+/// What kind of prompt this is; each kind has its own learned weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// Multiple-choice exam question (≥ 3 option lines "A." .. "E.").
+    Choice,
+    /// Maths word problem: quantities and a question, no options, code or creative request.
+    WordProblem,
+    /// Anything else (open-ended chat): scored by the hand prior and the intercept only.
+    Open,
 }
 
 /// Namespaces keep prompt and answer hashes apart.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Space {
-    /// Free-form prompts.
+    /// Free-form prompts (the verifier's prompt side).
     Prompt,
     /// Multiple-choice prompts (options "A." .. "D."): their words get their own weights, so
     /// what is learned from exam questions does not leak onto open-ended chat.
@@ -99,7 +126,15 @@ pub(crate) enum Space {
 struct Scan {
     words: Vec<u64>,
     stems: Vec<u64>,
-    counts: [u32; 11],
+    /// Capitalised words not starting a sentence (people, places), hashed; may repeat.
+    names: Vec<u64>,
+    /// Literal numbers, hashed; may repeat.
+    values: Vec<u64>,
+    counts: [u32; KW_CLASSES],
+    decimals: usize,
+    money: usize,
+    percent: usize,
+    slash_fractions: usize,
     chars: usize,
     digits: usize,
     numbers: usize,
@@ -152,14 +187,36 @@ fn log_scale(n: usize, div: f32) -> f32 {
     (1.0 + n as f32).ln() / div
 }
 
+fn distinct(hashes: &[u64]) -> usize {
+    let mut v = hashes.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.len()
+}
+
+/// Per-word state of one scan pass.
+#[derive(Default)]
+struct WordState {
+    text: String,
+    digits_only: bool,
+    /// The word starts with a capital and does not start a sentence.
+    name_like: bool,
+}
+
 // --- Featurizer ---
 
 impl Featurizer {
     /// A featurizer hashing into `2^hash_bits` buckets.
     pub(crate) fn new(hash_bits: u32) -> Self {
+        let hand_set = super::trainer::PRIOR
+            .iter()
+            .filter_map(|(name, w)| (*w != 0.0).then_some(*name))
+            .filter_map(|name| PROMPT_DENSE.iter().position(|n| *n == name))
+            .fold(0u64, |m, i| m | (1 << i));
         Self {
             hash_bits,
             keywords: keyword_table(),
+            hand_set,
         }
     }
 
@@ -172,7 +229,13 @@ impl Featurizer {
         let mut s = Scan {
             words: Vec::with_capacity(text.len() / 5 + 4),
             stems: Vec::new(),
-            counts: [0; 11],
+            names: Vec::new(),
+            values: Vec::new(),
+            counts: [0; KW_CLASSES],
+            decimals: 0,
+            money: 0,
+            percent: 0,
+            slash_fractions: 0,
             chars: 0,
             digits: 0,
             numbers: 0,
@@ -191,28 +254,47 @@ impl Featurizer {
     }
 
     fn scan_part(&self, text: &str, s: &mut Scan) {
-        let mut word = String::with_capacity(32);
-        let mut digits_only = true;
-        let mut prev = ' ';
+        let mut word = WordState {
+            text: String::with_capacity(32),
+            digits_only: true,
+            name_like: false,
+        };
+        let (mut prev, mut prev2) = (' ', ' ');
         let mut line_start = true;
         let mut option_start = false;
+        let mut sentence_start = true;
         for c in text.chars() {
             s.chars += 1;
             if c.is_alphanumeric() {
+                if word.text.is_empty() {
+                    word.name_like = c.is_uppercase() && !sentence_start;
+                }
                 if c.is_ascii_digit() {
                     s.digits += 1;
+                    // "3.5" (a decimal) and "$12" (money) for the word-problem features.
+                    if prev == '.' && prev2.is_ascii_digit() {
+                        s.decimals += 1;
+                    }
+                    if prev == '$' {
+                        s.money += 1;
+                    }
                 } else {
-                    digits_only = false;
+                    word.digits_only = false;
                 }
                 if c.is_ascii() {
-                    word.push(c.to_ascii_lowercase());
+                    word.text.push(c.to_ascii_lowercase());
                 } else {
-                    word.extend(c.to_lowercase());
+                    word.text.extend(c.to_lowercase());
                 }
             } else {
-                self.flush_word(&mut word, digits_only, s);
-                digits_only = true;
+                if !word.text.is_empty() {
+                    sentence_start = false;
+                }
+                self.flush_word(&mut word, s);
                 self.symbol(c, prev, s);
+                if matches!(c, '.' | '!' | '?' | '\n' | ':') {
+                    sentence_start = true;
+                }
             }
             // "A." / "B)" at a line start: a multiple-choice option.
             if matches!(c, '.' | ')') && matches!(prev, 'A'..='E') && option_start {
@@ -223,9 +305,10 @@ impl Featurizer {
                 s.lines += 1;
             }
             line_start = c == '\n' || (line_start && c == ' ');
+            prev2 = prev;
             prev = c;
         }
-        self.flush_word(&mut word, digits_only, s);
+        self.flush_word(&mut word, s);
     }
 
     fn symbol(&self, c: char, prev: char, s: &mut Scan) {
@@ -233,12 +316,18 @@ impl Featurizer {
             '=' | '+' | '*' | '^' | '<' | '>' | '%' | '×' | '÷' | '≤' | '≥' | '∑' | '√' => {
                 s.math_symbols += 1
             }
-            '/' if prev.is_ascii_digit() => s.math_symbols += 1,
+            '/' if prev.is_ascii_digit() => {
+                s.math_symbols += 1;
+                s.slash_fractions += 1;
+            }
             '\\' | '$' => s.latex += 1,
             '`' | '{' | '}' | ';' => s.code_marks += 1,
             '?' => s.questions += 1,
             '.' | '!' if prev.is_alphanumeric() => s.sentences += 1,
             _ => {}
+        }
+        if c == '%' {
+            s.percent += 1;
         }
         if matches!(
             c,
@@ -249,26 +338,35 @@ impl Featurizer {
         }
     }
 
-    fn flush_word(&self, word: &mut String, digits_only: bool, s: &mut Scan) {
-        if word.is_empty() {
+    fn flush_word(&self, word: &mut WordState, s: &mut Scan) {
+        if word.text.is_empty() {
             return;
         }
-        let h = if digits_only {
+        let bytes = word.text.as_bytes();
+        let h = if word.digits_only {
             s.numbers += 1;
+            s.values.push(fnv1a(bytes, 9));
             // Numbers keep only their digit count: "<d3>" for 100..999, capped at 5.
-            fnv1a(&[b'<', b'd', b'0' + word.len().min(5) as u8], 3)
+            fnv1a(&[b'<', b'd', b'0' + bytes.len().min(5) as u8], 3)
         } else {
-            fnv1a(word.as_bytes(), 0)
+            fnv1a(bytes, 0)
         };
-        if let Some(kw) = self.keywords.get(&h) {
-            s.counts[*kw as usize] += 1;
+        if let Some(set) = self.keywords.get(&h) {
+            for (k, n) in s.counts.iter_mut().enumerate() {
+                *n += (set >> k) & 1;
+            }
         }
         s.words.push(h);
-        // Long words also give their 5-letter stem ("photosynthesis" ~ "photosynthetic").
-        if !digits_only && word.len() >= 8 && word.is_char_boundary(5) {
-            s.stems.push(fnv1a(&word.as_bytes()[..5], 5));
+        if word.name_like && !word.digits_only && bytes.len() >= 2 {
+            s.names.push(h);
         }
-        word.clear();
+        // Long words also give their 5-letter stem ("photosynthesis" ~ "photosynthetic").
+        if !word.digits_only && bytes.len() >= 8 && word.text.is_char_boundary(5) {
+            s.stems.push(fnv1a(&bytes[..5], 5));
+        }
+        word.text.clear();
+        word.digits_only = true;
+        word.name_like = false;
     }
 
     fn index(&self, dense: usize, h: u64) -> u32 {
@@ -302,7 +400,7 @@ impl Featurizer {
         }
     }
 
-    fn push_prompt_dense(scan: &Scan, shape: &RequestShape, out: &mut FeatureVec) {
+    fn push_prompt_dense(scan: &Scan, shape: &RequestShape, format: Format, out: &mut FeatureVec) {
         let words = scan.words.len();
         let c = |k: Kw| scan.counts[k as usize] as usize;
         let values = [
@@ -336,39 +434,73 @@ impl Featurizer {
                 out.entries.push((i as u32, v));
             }
         }
+        if format == Format::WordProblem {
+            Self::push_word_problem(scan, out);
+        }
+    }
+
+    /// How hard a maths word problem is. Few features on purpose: with ~700 labelled problems,
+    /// richer sets (counts of quantities, rates, comparisons, units, state changes, money,
+    /// percentages, questions) and hashed words all lowered cross-validated APGR. Kept: length
+    /// (steps), distinct names (people and things to track), parts and multiples ("half",
+    /// "twice", "3/4") and decimals.
+    fn push_word_problem(scan: &Scan, out: &mut FeatureVec) {
+        let values = [
+            1.0,
+            log_scale(scan.words.len(), 5.0),
+            log_scale(distinct(&scan.names), 2.0),
+            log_scale(
+                scan.counts[Kw::Fraction as usize] as usize + scan.slash_fractions,
+                2.0,
+            ),
+            log_scale(scan.decimals, 1.5),
+        ];
+        for (i, v) in values.into_iter().enumerate() {
+            if v != 0.0 {
+                out.entries.push(((WP_START + i) as u32, v));
+            }
+        }
     }
 
     /// Features of a prompt (the last user turn) with its request shape.
     pub(crate) fn prompt(&self, text: &str, shape: &RequestShape) -> FeatureVec {
         let scan = self.scan(text);
+        let format = Format::of(&scan);
         let mut out = FeatureVec {
             entries: Vec::with_capacity(scan.words.len() * 2 + PROMPT_DENSE.len() + 2),
         };
-        Self::push_prompt_dense(&scan, shape, &mut out);
-        let space = if scan.options >= 3 {
-            Space::Choice
-        } else {
-            Space::Prompt
-        };
-        // Format-specific copies of the dense features: in-domain corrections of the hand prior
-        // are learned here, per format, instead of on the shared (frozen) dense weights.
-        let ns = match space {
-            Space::Choice => 0xd00d,
-            _ => 0xf00d,
-        };
-        let copies: Vec<(u32, f32)> = out
-            .entries
-            .iter()
-            .map(|(i, v)| (self.index(PROMPT_DENSE.len(), mix(ns, u64::from(*i))), *v))
-            .collect();
-        // Multiple-choice prompts (exam questions) have training data of their own: the hand
-        // prior, meant for open-ended prompts, does not apply to them.
-        if matches!(space, Space::Choice) {
-            out.entries.clear();
+        Self::push_prompt_dense(&scan, shape, format, &mut out);
+        match format {
+            Format::Choice => {
+                // Exam questions have training data of their own: the hand prior, meant for
+                // open-ended prompts, does not apply to them. In-domain corrections are learned
+                // on format-specific copies of the dense features and on hashed words.
+                let copies: Vec<(u32, f32)> = out
+                    .entries
+                    .iter()
+                    .map(|(i, v)| {
+                        let h = mix(0xd00d, u64::from(*i));
+                        (self.index(PROMPT_DENSE.len(), h), *v)
+                    })
+                    .collect();
+                out.entries = copies;
+                self.push_hashed(&scan, Space::Choice, PROMPT_DENSE.len(), &mut out);
+            }
+            // Word problems: only their own learned features. The hand prior ranked them worse
+            // than nothing, and hashed words over-fitted (both cut cross-validated APGR).
+            Format::WordProblem => out.entries.retain(|(i, _)| *i as usize >= WP_START),
+            // Open-ended prompts have no training data: only the hand prior (and the intercept)
+            // scores them, so nothing learned from exam questions or word problems leaks here.
+            Format::Open => {
+                out.entries.retain(|(i, _)| self.is_hand_set(*i));
+                out.entries.push((OPEN_BIAS, 1.0));
+            }
         }
-        out.entries.extend(copies);
-        self.push_hashed(&scan, space, PROMPT_DENSE.len(), &mut out);
         out
+    }
+
+    fn is_hand_set(&self, i: u32) -> bool {
+        i < 64 && (self.hand_set >> i) & 1 == 1
     }
 
     /// Features of a (prompt, answer) pair for the verifier: prompt dense, answer dense, then
@@ -378,7 +510,7 @@ impl Featurizer {
         let p = self.scan(prompt);
         let a = self.scan(answer);
         let mut out = FeatureVec::default();
-        Self::push_prompt_dense(&p, &RequestShape::default(), &mut out);
+        Self::push_prompt_dense(&p, &RequestShape::default(), Format::of(&p), &mut out);
         let checks = super::arith::check_answer(prompt, answer);
         let c = |k: Kw| a.counts[k as usize] as usize;
         let values = [
@@ -408,6 +540,25 @@ impl Featurizer {
         self.push_hashed(&p, Space::Prompt, dense, &mut out);
         self.push_hashed(&a, Space::Answer, dense, &mut out);
         out
+    }
+}
+
+// --- Format ---
+
+impl Format {
+    fn of(scan: &Scan) -> Format {
+        let c = |k: Kw| scan.counts[k as usize] as usize;
+        let quantities = scan.numbers + c(Kw::NumberWord) + c(Kw::Fraction);
+        let asks = scan.questions > 0 || c(Kw::Math) > 0;
+        // Code or a writing task is something else, even with numbers in it.
+        let other_task = scan.code_marks >= 2 || c(Kw::Creative) + c(Kw::Roleplay) >= 2;
+        if scan.options >= 3 {
+            Format::Choice
+        } else if quantities >= 2 && asks && !other_task && scan.chars <= 3000 {
+            Format::WordProblem
+        } else {
+            Format::Open
+        }
     }
 }
 
@@ -462,10 +613,10 @@ mod tests {
     #[test]
     fn maths_prompt_lights_maths_features() {
         let f = Featurizer::new(12);
-        let v = f.prompt(
-            "Calculate the probability that the sum of two dice is 7. Explain why.",
-            &RequestShape::single_turn(),
-        );
+        let text = "Calculate the probability that the sum of two dice is 7. Explain why.";
+        let mut v = FeatureVec::default();
+        let shape = RequestShape::single_turn();
+        Featurizer::push_prompt_dense(&f.scan(text), &shape, Format::Open, &mut v);
         let get = |name: &str| {
             let i = PROMPT_DENSE.iter().position(|n| *n == name).unwrap() as u32;
             v.entries.iter().find(|e| e.0 == i).map_or(0.0, |e| e.1)
@@ -478,6 +629,29 @@ mod tests {
                 .iter()
                 .all(|e| (e.0 as usize) < f.dim(PROMPT_DENSE.len()))
         );
+    }
+
+    #[test]
+    fn formats_separate_exam_questions_word_problems_and_chat() {
+        let f = Featurizer::new(12);
+        let format = |t: &str| Format::of(&f.scan(t));
+        assert_eq!(
+            format("Which is a prime?\nA. 4\nB. 6\nC. 7\nD. 9\nAnswer:"),
+            Format::Choice
+        );
+        assert_eq!(
+            format("Tom has 3 apples and buys twice as many. How many apples does he have?"),
+            Format::WordProblem
+        );
+        assert_eq!(format("Write a short poem about 2 cats."), Format::Open);
+        let v = f.prompt(
+            "Ann has 2.5 kg of flour and Bob has half as much. How much do they have?",
+            &RequestShape::single_turn(),
+        );
+        // "Bob" is a name; "Ann" starts the sentence, so it is not counted.
+        let names = v.entries.iter().find(|e| e.0 == WP_START as u32 + 2);
+        assert!(names.is_some_and(|e| (e.1 - 2f32.ln() / 2.0).abs() < 1e-6));
+        assert!(v.entries.iter().all(|e| e.0 as usize >= WP_START));
     }
 
     #[test]

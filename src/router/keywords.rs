@@ -1,5 +1,5 @@
 //! Keyword classes for the hand-made features and the hasher for the keyword table.
-//! Pure data; used by `features`.
+//! Pure data; used by `features`. A word may belong to several classes (a bit set per word).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -20,7 +20,17 @@ pub(crate) enum Kw {
     Negation,
     Hedge,
     Refusal,
+    /// Maths word problems: parts and multiples ("half", "twice", "third").
+    Fraction,
+    /// Numbers written as words.
+    NumberWord,
 }
+
+/// Number of keyword classes (the length of a count array).
+pub(crate) const KW_CLASSES: usize = 13;
+
+/// A word's keyword classes as a bit set (bit `Kw as u32`): a word may count in several.
+pub(crate) type KwSet = u32;
 
 /// Keys are already FNV hashes: pass them through instead of SipHashing them again.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,8 +50,8 @@ impl Hasher for KeyHasher {
     }
 }
 
-pub(crate) fn keyword_table() -> HashMap<u64, Kw, BuildHasherDefault<KeyHasher>> {
-    let groups: [(Kw, &str); 11] = [
+pub(crate) fn keyword_table() -> HashMap<u64, KwSet, BuildHasherDefault<KeyHasher>> {
+    let groups: [(Kw, &str); KW_CLASSES] = [
         (
             Kw::Math,
             "calculate compute solve equation equations integral derivative probability sum \
@@ -105,11 +115,28 @@ pub(crate) fn keyword_table() -> HashMap<u64, Kw, BuildHasherDefault<KeyHasher>>
             Kw::Refusal,
             "sorry unable apologize apologise refuse inappropriate",
         ),
+        (
+            Kw::Fraction,
+            "half halves third thirds quarter quarters fourth fifth fifths tenth twice double \
+             doubles doubled triple tripled thrice fraction percent percentage",
+        ),
+        (
+            Kw::NumberWord,
+            "one two three four five six seven eight nine ten eleven twelve thirteen fifteen \
+             twenty thirty forty fifty sixty hundred hundreds thousand thousands million",
+        ),
     ];
-    let mut map = HashMap::default();
+    let mut map: HashMap<u64, KwSet, BuildHasherDefault<KeyHasher>> = HashMap::default();
+    // The first eleven classes stay exclusive (first group wins, as the hand prior was set
+    // with); the word-problem classes are counted on top of them.
+    let exclusive: KwSet = (1 << Kw::Fraction as u32) - 1;
     for (kw, words) in groups {
+        let bit: KwSet = 1 << kw as u32;
         for w in words.split_whitespace() {
-            map.entry(fnv1a(w.as_bytes(), 0)).or_insert(kw);
+            let set = map.entry(fnv1a(w.as_bytes(), 0)).or_insert(0);
+            if bit & exclusive == 0 || *set & exclusive == 0 {
+                *set |= bit;
+            }
         }
     }
     map

@@ -51,6 +51,10 @@ pub struct FitConfig {
     pub l2_dense: f64,
     /// Shuffle seed.
     pub seed: u64,
+    /// L2 penalty of the first, dense-only stage (see [`fit`]), on standardised weights;
+    /// `None` skips that stage.
+    #[serde(default)]
+    pub dense_stage_l2: Option<f64>,
 }
 
 /// Raw fitted weights over the full feature dimension.
@@ -93,7 +97,115 @@ fn offset(x: &FeatureVec, prior: &[f64]) -> f64 {
 }
 
 /// Fits logistic regression with soft labels. `prior` (dense, fixed) is added to every logit.
+///
+/// Two stages when `cfg.dense_stage_l2` is set: first the learnable dense features (no prior,
+/// not constant) are fitted alone, standardised, by full-batch gradient descent on the rows that
+/// have them: a few well-conditioned weights that SGD over thousands of sparse features would
+/// leave under-fitted. Then SGD fits the hashed features (and the remaining dense ones) with the
+/// first stage as a fixed offset, i.e. on what the dense features leave unexplained.
 pub(crate) fn fit(
+    examples: &[Example],
+    labels: &[f64],
+    subset: &[usize],
+    dim: usize,
+    prior: &[f64],
+    cfg: &FitConfig,
+) -> Fitted {
+    let stage = match cfg.dense_stage_l2 {
+        Some(l2) => fit_dense_stage(examples, labels, subset, prior, l2),
+        None => vec![0.0; prior.len()],
+    };
+    let fixed: Vec<f64> = prior.iter().zip(&stage).map(|(p, s)| p + s).collect();
+    let mut fitted = fit_sgd(examples, labels, subset, dim, &fixed, cfg);
+    for (w, s) in fitted.weights.iter_mut().zip(&stage) {
+        *w += s;
+    }
+    fitted
+}
+
+/// First stage of [`fit`]: weights (original scale) of the learnable dense features, zero for
+/// the others. The intercept is left to the second stage.
+fn fit_dense_stage(
+    examples: &[Example],
+    labels: &[f64],
+    subset: &[usize],
+    prior: &[f64],
+    l2: f64,
+) -> Vec<f64> {
+    let dense = prior.len();
+    let learnable = |i: u32| (i as usize) < dense && prior[i as usize] == 0.0;
+    let rows: Vec<usize> = subset
+        .iter()
+        .copied()
+        .filter(|k| examples[*k].x.entries.iter().any(|(i, _)| learnable(*i)))
+        .collect();
+    let mut x = vec![0.0f64; rows.len() * dense];
+    for (r, k) in rows.iter().enumerate() {
+        for (i, v) in examples[*k].x.entries.iter().filter(|e| learnable(e.0)) {
+            x[r * dense + *i as usize] = f64::from(*v);
+        }
+    }
+    let wsum: f64 = rows
+        .iter()
+        .map(|k| examples[*k].weight)
+        .sum::<f64>()
+        .max(1e-12);
+    let (mut mean, mut sd) = (vec![0.0; dense], vec![0.0; dense]);
+    for (r, k) in rows.iter().enumerate() {
+        for j in 0..dense {
+            mean[j] += examples[*k].weight * x[r * dense + j] / wsum;
+        }
+    }
+    for (r, k) in rows.iter().enumerate() {
+        for j in 0..dense {
+            sd[j] += examples[*k].weight * (x[r * dense + j] - mean[j]).powi(2) / wsum;
+        }
+    }
+    // Constant features (e.g. a format indicator) are left to the second stage.
+    let active: Vec<usize> = (0..dense).filter(|j| sd[*j] > 1e-12).collect();
+    for r in 0..rows.len() {
+        for &j in &active {
+            x[r * dense + j] = (x[r * dense + j] - mean[j]) / sd[j].sqrt();
+        }
+    }
+    let offsets: Vec<f64> = rows
+        .iter()
+        .map(|k| offset(&examples[*k].x, prior))
+        .collect();
+    let (mut w, mut b) = (vec![0.0f64; dense], 0.0f64);
+    for _ in 0..DENSE_STAGE_STEPS {
+        let (mut gw, mut gb) = (vec![0.0f64; dense], 0.0f64);
+        for (r, k) in rows.iter().enumerate() {
+            let z = b + offsets[r] + active.iter().map(|j| w[*j] * x[r * dense + j]).sum::<f64>();
+            let err = (sigmoid(z) - labels[*k]) * examples[*k].weight / wsum;
+            gb += err;
+            for &j in &active {
+                gw[j] += err * x[r * dense + j];
+            }
+        }
+        b -= DENSE_STAGE_RATE * gb;
+        for &j in &active {
+            w[j] -= DENSE_STAGE_RATE * (gw[j] + l2 * w[j]);
+        }
+    }
+    (0..dense)
+        .map(|j| {
+            if active.contains(&j) {
+                w[j] / sd[j].sqrt()
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Full-batch gradient descent of the dense stage: steps and rate (standardised features make
+/// one rate fit all).
+const DENSE_STAGE_STEPS: usize = 400;
+const DENSE_STAGE_RATE: f64 = 1.0;
+
+/// SGD stage of [`fit`]; features with a non-zero `fixed` weight are not learned.
+fn fit_sgd(
     examples: &[Example],
     labels: &[f64],
     subset: &[usize],
@@ -251,6 +363,27 @@ mod tests {
     }
 
     #[test]
+    fn dense_stage_fits_a_weak_dense_signal() {
+        // Feature 1 is a narrow-range dense feature (0.6..0.9) that decides the label.
+        let data: Vec<Example> = (0..100)
+            .map(|i| Example {
+                x: FeatureVec {
+                    entries: vec![(0, 1.0), (1, if i % 2 == 0 { 0.9 } else { 0.6 })],
+                },
+                weight: 1.0,
+            })
+            .collect();
+        let labels: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 0.9 } else { 0.1 })
+            .collect();
+        let all: Vec<usize> = (0..100).collect();
+        let w = fit_dense_stage(&data, &labels, &all, &[0.0, 0.0], 1e-2);
+        // Constant feature 0 is left to the second stage; feature 1 gets a large weight.
+        assert_eq!(w[0], 0.0);
+        assert!(w[1] > 5.0, "{w:?}");
+    }
+
+    #[test]
     fn fit_separates_two_features_and_is_deterministic() {
         let data: Vec<Example> = (0..50).flat_map(|_| [ex(2), ex(3)]).collect();
         let labels: Vec<f64> = (0..100)
@@ -262,6 +395,7 @@ mod tests {
             l2: 0.0,
             l2_dense: 0.0,
             seed: 1,
+            dense_stage_l2: None,
         };
         let all: Vec<usize> = (0..data.len()).collect();
         let a = fit(&data, &labels, &all, 10, &[0.0, 0.0], &cfg);

@@ -14,7 +14,11 @@
 //! subjects) directly from text, and a fixed hand-set prior on the dense features (maths,
 //! reasoning, code, constraints vs creative writing and role play) can be added as a logit
 //! offset, which keeps it in charge on open-ended prompts unlike anything in the training data.
-//! A GBDT would need the same hand features and could not use the hashed text as cheaply.
+//! Each prompt format has its own learned weights: exam questions (hashed words and dense
+//! copies), maths word problems (a few dense difficulty features, fitted first on their own;
+//! hashed words over-fitted the ~700 problems), open chat (hand prior only, nothing learned
+//! leaks onto it). A GBDT would need the same hand features and could not use the hashed text
+//! as cheaply.
 
 mod arith;
 mod calibrate;

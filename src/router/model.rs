@@ -13,7 +13,7 @@ use super::metrics::RouterMetrics;
 use crate::api::ChatRequest;
 
 /// Artifact format tag; bumped when the feature layout changes.
-pub const ARTIFACT_FORMAT: &str = "purser-router/1";
+pub const ARTIFACT_FORMAT: &str = "purser-router/2";
 
 /// What the route model was trained to predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +113,11 @@ pub struct FeatureDescription {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CvReport {
-    /// Number of folds (fold = FNV hash of the prompt modulo folds).
+    /// Number of folds (fold = FNV hash of the prompt, seeded, modulo folds).
     pub folds: usize,
+    /// Fold assignment seed (0 for artifacts written before it existed).
+    #[serde(default)]
+    pub fold_seed: u64,
     /// Route-only metrics (out-of-fold route scores).
     pub route: BTreeMap<String, RouterMetrics>,
     /// Cascade metrics (out-of-fold verifier scores on the weak answer).

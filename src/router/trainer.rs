@@ -36,6 +36,9 @@ pub struct TrainOptions {
     pub verifier_fit: FitConfig,
     /// Cross-validation folds (≥ 2), 0 to skip cross-validation.
     pub folds: usize,
+    /// Seed of the fold assignment (fold = hash of the prompt with this seed, modulo folds);
+    /// change it to check that cross-validated figures do not hinge on one split.
+    pub fold_seed: u64,
     /// Label smoothing towards the mean label of the row's file (e.g. its MMLU subject), fitted
     /// on training rows only: `y = (1 - s) y_row + s mean_group(y)`. Teaches the model the
     /// group prior from text.
@@ -65,6 +68,10 @@ pub(crate) const PRIOR: &[(&str, f64)] = &[
     ("context_len", 0.2),
     ("tools", 0.6),
     ("json_output", 0.6),
+    // Open chat with no difficulty signal sits below the average exam question or maths word
+    // problem (whose levels are learned): casual chat, writing and role play rarely need the
+    // strong model, and maths word problems should not rank below small talk.
+    ("open_bias", -0.5),
 ];
 
 pub(crate) fn prior_vector() -> Vec<f64> {
@@ -105,6 +112,7 @@ struct Task<'a> {
     dim: usize,
     prior: &'a [f64],
     cfg: &'a FitConfig,
+    fold_seed: u64,
 }
 
 /// Group ids (by file) per row; `usize::MAX` (no smoothing) for rows of a data set held in a
@@ -174,7 +182,8 @@ impl Task<'_> {
 
 /// Out-of-fold logits for `subset` (rows outside it are never trained on or scored).
 fn out_of_fold(task: &Task<'_>, rows: &[LabelledRow], subset: &[usize], folds: usize) -> Vec<f64> {
-    let fold_of = |i: usize| (fnv1a(rows[i].prompt.as_bytes(), 11) % folds as u64) as usize;
+    let seed = 11 ^ task.fold_seed;
+    let fold_of = |i: usize| (fnv1a(rows[i].prompt.as_bytes(), seed) % folds as u64) as usize;
     let mut scores = vec![0.0; rows.len()];
     for f in 0..folds {
         let train: Vec<usize> = subset
@@ -251,7 +260,7 @@ pub fn train_rows(
     let fz = Featurizer::new(opts.hash_bits);
     let all: Vec<usize> = (0..rows.len()).collect();
     let shape = RequestShape::single_turn();
-    let feats = rows.iter().map(|r| fz.prompt(&r.prompt, &shape)).collect();
+    let feats: Vec<FeatureVec> = rows.iter().map(|r| fz.prompt(&r.prompt, &shape)).collect();
     let labels: Vec<f64> = rows
         .iter()
         .map(|r| opts.target.label(r.weak, r.strong))
@@ -267,9 +276,11 @@ pub fn train_rows(
         dim: fz.dim(PROMPT_DENSE.len()),
         prior: &prior,
         cfg: &opts.fit,
+        fold_seed: opts.fold_seed,
     };
     let mut cv = CvReport {
         folds: opts.folds,
+        fold_seed: opts.fold_seed,
         route: BTreeMap::new(),
         cascade: BTreeMap::new(),
     };
@@ -348,6 +359,7 @@ fn train_verifier(
         dim: fz.dim(dense),
         prior: &prior,
         cfg: &opts.verifier_fit,
+        fold_seed: opts.fold_seed,
     };
     if opts.folds >= 2 {
         cv.cascade = per_dataset(rows, &with, &out_of_fold(&task, rows, &with, opts.folds));
@@ -396,6 +408,7 @@ impl Default for TrainOptions {
                 l2: 1e-2,
                 l2_dense: 1e-5,
                 seed: 17,
+                dense_stage_l2: Some(1e-2),
             },
             verifier_fit: FitConfig {
                 epochs: 6,
@@ -403,8 +416,10 @@ impl Default for TrainOptions {
                 l2: 1e-4,
                 l2_dense: 1e-5,
                 seed: 23,
+                dense_stage_l2: Some(1e-2),
             },
             folds: 5,
+            fold_seed: 0,
             group_smoothing: 0.8,
         }
     }
