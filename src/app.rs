@@ -81,13 +81,14 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Arc::new(crate::compress::MokaSummaryStore::new(SUMMARY_ENTRIES));
     let snapshot = config::load_snapshot(&gw, &base, 1, &summaries)
         .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
-    // Load the BPE tables the configured models use now rather than on the first request;
-    // each table costs ~40 MB of RSS, so one nobody prices with stays unloaded (it still loads
-    // on first use, e.g. after a reload adds such a model).
-    let encodings: std::collections::HashSet<_> =
-        snapshot.models.values().map(|m| m.price.encoding).collect();
-    for enc in encodings {
-        enc.count("warm up");
+    // BPE tables cost ~40 MB of RSS each and load on first use; preloading trades that memory
+    // for no one-time delay on the first request that needs a count.
+    if gw.server.preload_tokenizers {
+        let encodings: std::collections::HashSet<_> =
+            snapshot.models.values().map(|m| m.price.encoding).collect();
+        for enc in encodings {
+            enc.count("warm up");
+        }
     }
     let metrics = Arc::new(Metrics::try_new(&[])?);
     metrics.config_generation.set(1);

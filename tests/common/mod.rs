@@ -198,6 +198,7 @@ listen = "127.0.0.1:0"
 max_body_bytes = 1048576
 request_timeout = "10s"
 shutdown_grace = "5s"
+preload_tokenizers = true
 
 [data]
 dir = "{data}"
