@@ -93,15 +93,16 @@ impl ResponseCache {
 
     async fn get_answer(&self, key: &CacheKey) -> Option<Arc<CachedAnswer>> {
         if let Some(MemEntry {
-            value: MemValue::Answer(a),
+            value: MemValue::Answer(json),
             ..
         }) = self.memory.get(key).await
         {
-            return Some(a);
+            return answer_from_json(&json).ok().map(Arc::new);
         }
         let (json, ttl) = self.redis_get(key).await?;
         let answer = Arc::new(answer_from_json(&json).ok()?);
-        let entry = MemEntry::new(MemValue::Answer(Arc::clone(&answer)), json.len(), ttl);
+        let len = json.len();
+        let entry = MemEntry::new(MemValue::Answer(Bytes::from(json)), len, ttl);
         self.memory.insert(key.clone(), entry).await;
         Some(answer)
     }
@@ -121,7 +122,8 @@ impl ResponseCache {
         if key.namespace() != Namespace::Chat || json.len() as u64 > self.max_entry_bytes {
             return StoreDecision::Skip(SkipReason::TooLarge);
         }
-        let entry = MemEntry::new(MemValue::Answer(Arc::new(answer)), json.len(), ttl);
+        let json = Bytes::from(json);
+        let entry = MemEntry::new(MemValue::Answer(json.clone()), json.len(), ttl);
         self.memory.insert(key.clone(), entry).await;
         self.redis_set(key, &json, ttl).await;
         self.counters
