@@ -95,9 +95,18 @@ async fn long_rag_prompt_is_compressed_before_the_upstream() {
     let metrics = gw.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("purser_compression_saved_tokens_total{workflow=\"default\"}"));
     gw.stop().await;
-    let rec = &gw.requests()[0];
+    let recs = gw.requests();
+    let rec = &recs[0];
     assert_eq!(rec["compression"]["tokens_before"].as_u64(), Some(before));
     assert!(rec["compression"]["saved_micros"].as_i64().unwrap() > 0);
+    // The budget reservation is sized on what is sent (the compressed prompt), not the original.
+    let reserved = |r: &Value| r["budget"]["reserved_micros"].as_i64().unwrap();
+    assert!(
+        reserved(&recs[0]) < reserved(&recs[1]),
+        "compressed {} vs original {}",
+        reserved(&recs[0]),
+        reserved(&recs[1])
+    );
 }
 
 #[tokio::test]

@@ -96,13 +96,17 @@ impl Pipeline {
         if !out.missing_summaries.is_empty() {
             self.summarise_later(ctx, &comp, out.missing_summaries.clone());
         }
+        let enc = crate::tokenizer::Encoding::for_model(&req.model);
         if out.outcome == Outcome::Compressed && out.tokens_after < out.tokens_before {
             ctx.record.compression = Some(CompressionInfo {
                 tokens_before: out.tokens_before,
                 tokens_after: out.tokens_after,
                 saved_micros: MicroUsd::ZERO,
             });
+            ctx.counted_input = Some((enc, out.tokens_after));
             *req = out.request;
+        } else {
+            ctx.counted_input = Some((enc, out.tokens_before));
         }
         Ok(())
     }

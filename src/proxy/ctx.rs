@@ -52,6 +52,9 @@ pub(crate) struct RequestCtx {
     pub escalated_cost: MicroUsd,
     /// The route's strongest model (for the "always strong" baseline).
     pub baseline: Option<ModelEntry>,
+    /// Exact input tokens of the request as it will be sent, when a stage already counted them
+    /// (compression does), with the encoding used: the reservation reuses it.
+    pub counted_input: Option<(crate::tokenizer::Encoding, crate::types::Tokens)>,
 }
 
 fn header_id(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -85,6 +88,7 @@ impl RequestCtx {
             cache_hit: false,
             escalated_cost: MicroUsd::ZERO,
             baseline: None,
+            counted_input: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl RequestCtx {
             cache_hit: false,
             escalated_cost: self.escalated_cost,
             baseline: self.baseline.clone(),
+            counted_input: self.counted_input,
         }
     }
 }

@@ -210,7 +210,12 @@ impl Pipeline {
         // 3. reserve the worst case against every envelope
         if let Some(envelope) = ctx.envelope.clone() {
             let cap = Self::cap_output(&envelope, &mut req);
-            let input = super::envelope::input_estimate(&req, plan.candidates[0].price.encoding);
+            let enc = plan.candidates[0].price.encoding;
+            // Compression already counted long requests exactly; don't tokenize them twice.
+            let input = match ctx.counted_input {
+                Some((e, tokens)) if e == enc => tokens,
+                _ => super::envelope::input_estimate(&req, enc),
+            };
             let (worst, cheapest) = (plan.dearest().clone(), plan.cheapest().clone());
             if self.reserve(ctx, &worst, &cheapest, input, cap).await? {
                 plan = match plan.route {
