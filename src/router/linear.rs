@@ -51,7 +51,7 @@ pub struct FitConfig {
     pub l2_dense: f64,
     /// Shuffle seed.
     pub seed: u64,
-    /// L2 penalty of the first, dense-only stage (see [`fit`]), on standardised weights;
+    /// L2 penalty of the first, dense-only stage (see `fit`), on standardised weights;
     /// `None` skips that stage.
     #[serde(default)]
     pub dense_stage_l2: Option<f64>,
