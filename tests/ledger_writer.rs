@@ -329,3 +329,20 @@ async fn request_bodies_are_not_stored_when_store_bodies_is_off() {
     let rec = read_records(&t.path).unwrap().next().unwrap().unwrap();
     assert!(matches!(rec.body, RecordBody::Request(r) if r.body.is_none()));
 }
+
+/// The writer closes its file (and so releases the lock) when it ends, even while a handle
+/// still lives: a restart in the same process can reopen the ledger at once.
+#[tokio::test]
+async fn ended_writer_releases_the_file_while_handles_live() {
+    let t = TempLedger::new();
+    let (h, task) = t.open(FsyncPolicy::Group);
+    h.append_all_written(&[sample_request(0)]).await.unwrap();
+    h.shutdown().await.unwrap();
+    task.wait().await.unwrap();
+    let (h2, task2) = t.open(FsyncPolicy::Group);
+    let at = h2.append_all_written(&[sample_request(1)]).await.unwrap();
+    assert_eq!(at.seq, 2);
+    drop(h);
+    h2.shutdown().await.unwrap();
+    task2.wait().await.unwrap();
+}

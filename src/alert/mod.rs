@@ -70,20 +70,9 @@ pub enum Error {
     },
 }
 
-/// Parses `"<integer><unit>"` with unit `ms`, `s`, `m`, `h` or `d`.
+/// A duration setting (see `types::duration`).
 pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        "d" => n.checked_mul(86_400).map(Duration::from_secs),
-        _ => None,
-    }
+    crate::types::duration::parse(s).ok()
 }
 
 /// Which bound of a forecast a gauge carries (`bound` label of

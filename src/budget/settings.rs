@@ -260,21 +260,10 @@ pub(crate) fn parse_key_hash(s: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
-/// Parses `"250ms"`, `"30s"`, `"15m"`, `"2h"`, `"7d"`.
+/// Parses a duration setting (`"250ms"`, `"30s"`, `"15m"`, `"2h"`, `"7d"`; see
+/// `types::duration`).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => return Some(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86_400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
+    crate::types::duration::parse(s).ok()
 }
 
 /// Fractions in (0, 10] to sorted, deduplicated basis points; default `[0.5, 0.8, 1.0]`.

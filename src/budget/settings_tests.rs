@@ -151,7 +151,8 @@ fn durations_parse_with_units() {
     assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
     assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
     assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7_200)));
-    for bad in ["", "10", "s", "1.5s", "-1s", "3w"] {
+    assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1_500)));
+    for bad in ["", "10", "s", "-1s", "3w"] {
         assert_eq!(parse_duration(bad), None, "{bad}");
     }
 }

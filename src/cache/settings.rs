@@ -256,22 +256,9 @@ impl<'de> Deserialize<'de> for ByteSize {
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
-    /// Parses `"<integer><unit>"` with units ms, s, m, h, d. Returns `None` otherwise.
+    /// Parses a duration setting (see `types::duration`). Returns `None` otherwise.
     pub fn parse(s: &str) -> Option<HumanDuration> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit())?;
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().ok()?;
-        let ms: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        n.checked_mul(ms)
-            .map(|ms| HumanDuration(Duration::from_millis(ms)))
+        crate::types::duration::parse(s).ok().map(HumanDuration)
     }
 }
 

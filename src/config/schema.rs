@@ -67,13 +67,10 @@ pub struct ServerSettings {
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// Upper bound of a whole request, all attempts included.
-    #[serde(
-        default = "default_request_timeout",
-        with = "crate::upstream::duration"
-    )]
+    #[serde(default = "default_request_timeout", with = "crate::types::duration")]
     pub request_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
-    #[serde(default = "default_grace", with = "crate::upstream::duration")]
+    #[serde(default = "default_grace", with = "crate::types::duration")]
     pub shutdown_grace: Duration,
     /// Load the BPE tables of the configured models at start (~40 MB RSS each). Off by default:
     /// with provider-reported usage and short prompts the gateway never needs them, and the

@@ -122,20 +122,9 @@ impl Settings {
     }
 }
 
-/// Parses `"<integer><unit>"` with unit `ns`, `us`, `ms`, `s` or `m`.
+/// A duration setting (see `types::duration`).
 fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ns" => Some(Duration::from_nanos(n)),
-        "us" | "µs" => Some(Duration::from_micros(n)),
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        _ => None,
-    }
+    crate::types::duration::parse(s).ok()
 }
 
 #[cfg(test)]

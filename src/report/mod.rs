@@ -116,20 +116,9 @@ impl Settings {
     }
 }
 
-/// Parses `"<integer><unit>"` with unit `s`, `m`, `h` or `d`.
+/// A duration setting (see `types::duration`) as a chrono span, for timestamp arithmetic.
 pub(crate) fn parse_duration(s: &str) -> Option<chrono::Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }?;
-    chrono::Duration::try_seconds(secs)
+    chrono::Duration::from_std(crate::types::duration::parse(s).ok()?).ok()
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ impl OpenAiCompatible {
     }
 
     fn timeout_error(&self) -> UpstreamError {
-        let msg = format!("no answer within {}", super::duration::format(self.timeout));
+        let msg = format!(
+            "no answer within {}",
+            crate::types::duration::format(self.timeout)
+        );
         self.error(FailureKind::Timeout, &msg)
     }
 

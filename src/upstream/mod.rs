@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use crate::api::{ChatChunk, ChatCompletion, ChatRequest};
 
-pub mod duration;
 mod http;
 mod registry;
 mod resilience;

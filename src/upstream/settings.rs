@@ -51,13 +51,13 @@ pub struct HttpSettings {
     #[serde(default)]
     pub auth: AuthMode,
     /// Per-attempt timeout (whole response; for streams: to the headers and between reads).
-    #[serde(default = "default_timeout", with = "super::duration")]
+    #[serde(default = "default_timeout", with = "crate::types::duration")]
     pub timeout: Duration,
     /// TCP/TLS connect timeout.
-    #[serde(default = "default_connect_timeout", with = "super::duration")]
+    #[serde(default = "default_connect_timeout", with = "crate::types::duration")]
     pub connect_timeout: Duration,
     /// How long an idle pooled connection is kept.
-    #[serde(default = "default_pool_idle_timeout", with = "super::duration")]
+    #[serde(default = "default_pool_idle_timeout", with = "crate::types::duration")]
     pub pool_idle_timeout: Duration,
     /// Idle connections kept per host.
     #[serde(default = "default_pool_max_idle")]
@@ -109,10 +109,10 @@ pub struct SimulatedModel {
     #[serde(default = "default_output_tokens")]
     pub output_tokens: u64,
     /// Delay before the first token.
-    #[serde(default, with = "super::duration")]
+    #[serde(default, with = "crate::types::duration")]
     pub first_token_latency: Duration,
     /// Delay per generated token.
-    #[serde(default, with = "super::duration")]
+    #[serde(default, with = "crate::types::duration")]
     pub per_token_latency: Duration,
     /// Tokens (words) per stream chunk.
     #[serde(default = "default_chunk_size")]
@@ -143,10 +143,10 @@ pub struct RetrySettings {
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// Backoff cap of the first retry; doubles per retry.
-    #[serde(default = "default_backoff_base", with = "super::duration")]
+    #[serde(default = "default_backoff_base", with = "crate::types::duration")]
     pub backoff_base: Duration,
     /// Largest backoff; also the largest `Retry-After` honoured.
-    #[serde(default = "default_backoff_max", with = "super::duration")]
+    #[serde(default = "default_backoff_max", with = "crate::types::duration")]
     pub backoff_max: Duration,
 }
 
@@ -158,7 +158,7 @@ pub struct BreakerSettings {
     #[serde(default = "default_failure_threshold")]
     pub failure_threshold: u32,
     /// How long it stays open before one probe is let through.
-    #[serde(default = "default_cooldown", with = "super::duration")]
+    #[serde(default = "default_cooldown", with = "crate::types::duration")]
     pub cooldown: Duration,
 }
 

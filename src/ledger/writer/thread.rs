@@ -66,7 +66,7 @@ struct Syncer {
 
 /// The state owned by the writer thread.
 pub(super) struct Writer {
-    file: File,
+    file: Option<File>,
     path: PathBuf,
     policy: FsyncPolicy,
     interval: Duration,
@@ -180,7 +180,7 @@ impl Writer {
             .then(|| Syncer::spawn(&init))
             .flatten();
         Self {
-            file: init.file,
+            file: Some(init.file),
             path: init.path,
             policy: init.policy,
             interval: init.interval,
@@ -228,7 +228,7 @@ impl Writer {
             self.fail(group, &detail);
             return Err(Error::WriteFailed { detail });
         }
-        match self.file.write_all(&self.buf) {
+        match write_to(self.file.as_mut(), &self.buf) {
             Ok(()) => {
                 self.commit(group);
                 Ok(last)
@@ -241,7 +241,8 @@ impl Writer {
         }
     }
 
-    /// End of the thread: make everything durable, whatever the policy, and report.
+    /// End of the thread: make everything durable, whatever the policy, close the file (and
+    /// with it the lock, even while handles live on) and report.
     fn finish(&mut self) -> Result<WriterStats, Error> {
         self.closed = true;
         if let Some(syncer) = self.syncer.take()
@@ -250,6 +251,7 @@ impl Writer {
             self.poisoned.get_or_insert(detail);
         }
         self.sync();
+        self.file = None;
         for w in self.shutdown_waiters.drain(..) {
             let _ = w.send(());
         }
@@ -299,7 +301,7 @@ impl Writer {
             self.fail(group, &detail);
             return;
         }
-        match self.file.write_all(&self.buf) {
+        match write_to(self.file.as_mut(), &self.buf) {
             Ok(()) => self.commit(group),
             Err(e) => self.recover_write_error(group, &e),
         }
@@ -376,7 +378,7 @@ impl Writer {
         let detail = format!("write to {} failed: {e}", self.path.display());
         tracing::error!(records = group.records, error = %e, path = %self.path.display(),
             "ledger write failed; records of this group are lost");
-        if let Err(e2) = self.file.set_len(self.len) {
+        if let Err(e2) = closed_file(self.file.as_ref()).and_then(|f| f.set_len(self.len)) {
             tracing::error!(error = %e2, "ledger rollback failed; writer stops accepting records");
             self.poisoned = Some(format!("{detail}; rollback failed: {e2}"));
         }
@@ -399,7 +401,7 @@ impl Writer {
         if self.dirty_since.take().is_none() {
             return;
         }
-        match self.file.sync_data() {
+        match closed_file(self.file.as_ref()).and_then(File::sync_data) {
             Ok(()) => {
                 self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
                 for (ack, appended) in self.unsynced.drain(..) {
@@ -568,5 +570,17 @@ fn fail_acks(acks: Vec<PendingAck>, detail: &str) {
         let _ = ack.send(Err(Error::WriteFailed {
             detail: detail.to_owned(),
         }));
+    }
+}
+
+/// The file, or the error a write after the close gets.
+fn closed_file(file: Option<&File>) -> std::io::Result<&File> {
+    file.ok_or_else(|| std::io::Error::other("ledger file is closed"))
+}
+
+fn write_to(file: Option<&mut File>, buf: &[u8]) -> std::io::Result<()> {
+    match file {
+        Some(f) => f.write_all(buf),
+        None => Err(std::io::Error::other("ledger file is closed")),
     }
 }

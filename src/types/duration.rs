@@ -1,6 +1,6 @@
 //! Human-readable durations for settings: `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"1m30s"`, `"0"`.
-//! Reusable serde helper: `#[serde(with = "crate::upstream::duration")]` on a `Duration` field,
-//! or `crate::upstream::duration::option` on an `Option<Duration>`. Pure parsing, no I/O.
+//! Reusable serde helper: `#[serde(with = "crate::types::duration")]` on a `Duration` field,
+//! or `crate::types::duration::option` on an `Option<Duration>`. Pure parsing, no I/O.
 
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ pub fn format(d: Duration) -> String {
     }
 }
 
-/// Serde `serialize` for `#[serde(with = "crate::upstream::duration")]`.
+/// Serde `serialize` for `#[serde(with = "crate::types::duration")]`.
 ///
 /// # Errors
 /// Only the serializer's own errors.
@@ -81,7 +81,7 @@ pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*d))
 }
 
-/// Serde `deserialize` for `#[serde(with = "crate::upstream::duration")]`.
+/// Serde `deserialize` for `#[serde(with = "crate::types::duration")]`.
 ///
 /// # Errors
 /// A custom serde error carrying the `DurationParseError` text.

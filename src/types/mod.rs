@@ -1,7 +1,10 @@
 //! Shared newtypes used across modules: model ids, tiers, workflows, token counts, money.
 //! Parse/format only; no behaviour that belongs to a domain module. Uses nothing in the crate.
+//! `duration` is the one parser of human durations (`"250ms"`, `"1m30s"`) every setting uses.
 
 use std::fmt;
+
+pub mod duration;
 
 use serde::{Deserialize, Serialize};
 
