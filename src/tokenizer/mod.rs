@@ -57,14 +57,11 @@ impl Encoding {
 
     /// Tokens of one chat message, including its framing.
     pub fn count_message(self, m: &Message) -> Tokens {
-        let mut n = PER_MESSAGE + self.count(&m.text_content()).0;
-        if let Some(name) = &m.name {
-            n += 1 + self.count(name).0;
-        }
-        for call in m.tool_calls.iter().flatten() {
-            n += self.count(&call.function.name).0 + self.count(&call.function.arguments).0 + 3;
-        }
-        Tokens(n)
+        Tokens(framed_message(
+            m,
+            |c| self.count(&c.text()).0,
+            |t| self.count(t).0,
+        ))
     }
 
     /// A sound upper bound on [`Encoding::count_request`] without running BPE: every token of
@@ -81,17 +78,13 @@ impl Encoding {
         {
             return None;
         }
-        let mut n = REPLY_PRIMING;
-        for m in &req.messages {
-            n += PER_MESSAGE + m.content.as_ref().map_or(0, content_bytes);
-            if let Some(name) = &m.name {
-                n += 1 + name.len() as u64;
-            }
-            for call in m.tool_calls.iter().flatten() {
-                n += (call.function.name.len() + call.function.arguments.len()) as u64 + 3;
-            }
-        }
-        Some(Tokens(n))
+        let bytes = |t: &str| t.len() as u64;
+        let messages: u64 = req
+            .messages
+            .iter()
+            .map(|m| framed_message(m, content_bytes, bytes))
+            .sum();
+        Some(Tokens(REPLY_PRIMING + messages))
     }
 
     /// Input tokens of a chat request as OpenAI bills them: messages, reply priming, and the
@@ -111,6 +104,23 @@ impl Encoding {
         }
         Tokens(n)
     }
+}
+
+/// One message's tokens as OpenAI frames it, with `content` and `text` measuring its parts
+/// (BPE counts for the exact figure, byte lengths for the bound).
+fn framed_message(
+    m: &Message,
+    content: impl Fn(&crate::api::Content) -> u64,
+    text: impl Fn(&str) -> u64,
+) -> u64 {
+    let mut n = PER_MESSAGE + m.content.as_ref().map_or(0, content);
+    if let Some(name) = &m.name {
+        n += 1 + text(name);
+    }
+    for call in m.tool_calls.iter().flatten() {
+        n += text(&call.function.name) + text(&call.function.arguments) + 3;
+    }
+    n
 }
 
 /// Bytes of the text `Content::text` would return (parts joined by newlines), without

@@ -220,8 +220,14 @@ impl Writer {
             seq: group.seq,
             hash: group.hash.clone(),
         };
+        self.write_sequenced(group).map(|()| last)
+    }
+
+    /// Writes the sequenced group in `self.buf` with one call and commits the tip; on failure
+    /// fails its acks and returns why (nothing to do for an empty group).
+    fn write_sequenced(&mut self, group: Group) -> Result<(), Error> {
         if group.records == 0 {
-            return Ok(last);
+            return Ok(());
         }
         self.adopt_syncer_failure();
         if let Some(detail) = self.poisoned.clone() {
@@ -231,7 +237,7 @@ impl Writer {
         match write_to(self.file.as_mut(), &self.buf) {
             Ok(()) => {
                 self.commit(group);
-                Ok(last)
+                Ok(())
             }
             Err(e) => {
                 let detail = format!("write to {} failed: {e}", self.path.display());
@@ -292,18 +298,10 @@ impl Writer {
             }
         }
         let group = self.sequence(appends.into_iter());
-        if group.records == 0 {
-            return;
-        }
-        self.adopt_syncer_failure();
-        if let Some(detail) = self.poisoned.clone() {
+        // Failures are logged and counted there; acks carry them to waiting appenders.
+        let _ = self.write_sequenced(group);
+        if self.poisoned.is_some() {
             rx.close();
-            self.fail(group, &detail);
-            return;
-        }
-        match write_to(self.file.as_mut(), &self.buf) {
-            Ok(()) => self.commit(group),
-            Err(e) => self.recover_write_error(group, &e),
         }
     }
 
