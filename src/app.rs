@@ -147,30 +147,37 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         kill_switches: Arc::new(crate::proxy::KillSwitches::default()),
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
-    let listener = TcpListener::bind(gw.server.listen)
-        .await
+    let workers = match gw.server.workers {
+        0 => crate::runtime::default_workers(),
+        n => n,
+    };
+    let listeners = bind_listeners(gw.server.listen, workers)
         .with_context(|| format!("binding {}", gw.server.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "purser listening");
+    let addr = listeners[0].local_addr()?;
+    tracing::info!(%addr, workers, "purser listening");
+    let abort = CancellationToken::new();
+    let serving = serve_on_workers(
+        listeners,
+        &pipeline,
+        gw.server.spin,
+        stop.clone(),
+        abort.clone(),
+    )
+    .context("starting serving threads")?;
     let grace = gw.server.shutdown_grace;
     let serve_stop = stop.clone();
     let join = tokio::spawn(async move {
-        let app = router(pipeline);
-        // Small SSE chunks must not wait for Nagle's algorithm (about 20 ms each otherwise).
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        let server =
-            axum::serve(listener, app).with_graceful_shutdown(serve_stop.clone().cancelled_owned());
-        let server = tokio::spawn(async move { server.await });
         serve_stop.cancelled().await;
-        match tokio::time::timeout(grace, server).await {
-            Ok(r) => r.context("server task")?.context("server")?,
-            Err(_) => {
-                tracing::warn!("shutdown grace period over; abandoning remaining connections")
+        let drained = async {
+            for w in serving {
+                if let Err(e) = w.join().await {
+                    tracing::error!("{e}");
+                }
             }
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!("shutdown grace period over; abandoning remaining connections");
+            abort.cancel();
         }
         reloader.abort();
         sweeper.abort();
@@ -187,6 +194,79 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         Ok(())
     });
     Ok(Running { addr, stop, join })
+}
+
+/// `count` listening sockets on one address (the port of the first when `addr` has port 0);
+/// with more than one, `SO_REUSEPORT` lets the kernel spread connections across them.
+fn bind_listeners(addr: SocketAddr, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let mut addr = addr;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        if count > 1 {
+            socket.set_reuseport(true)?;
+        }
+        socket.bind(addr)?;
+        let listener = socket.listen(1024)?;
+        addr = listener.local_addr()?;
+        out.push(listener.into_std()?);
+    }
+    Ok(out)
+}
+
+/// Serves the API on one worker thread per listener until `stop` (graceful: in-flight
+/// requests and their ledger records finish) or `abort` (at once).
+fn serve_on_workers(
+    listeners: Vec<std::net::TcpListener>,
+    pipeline: &Pipeline,
+    spin: std::time::Duration,
+    stop: CancellationToken,
+    abort: CancellationToken,
+) -> std::io::Result<Vec<crate::runtime::Worker>> {
+    let count = listeners.len();
+    let listeners: Vec<_> = listeners.into_iter().map(Some).collect();
+    let listeners = std::sync::Mutex::new(listeners);
+    let app = router(pipeline.clone());
+    let tasks = pipeline.tasks().clone();
+    crate::runtime::start_workers(count, spin, move |i| {
+        let listener = listeners.lock().ok().and_then(|mut l| l[i].take());
+        let (app, tasks, stop, abort) = (app.clone(), tasks.clone(), stop.clone(), abort.clone());
+        async move {
+            let Some(listener) = listener else { return };
+            let served = async {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, worker = i, "listener");
+                        return;
+                    }
+                };
+                // Small SSE chunks must not wait for Nagle's algorithm (about 20 ms each).
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "TCP_NODELAY not set");
+                    }
+                });
+                let server =
+                    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, worker = i, "server");
+                }
+                // Records of requests whose clients left, and of streams that ended during
+                // the drain, are written by tasks; they may run on any worker.
+                tasks.close();
+                tasks.wait().await;
+            };
+            tokio::select! {
+                () = served => {}
+                () = abort.cancelled() => {}
+            }
+        }
+    })
 }
 
 async fn open_budget_store(

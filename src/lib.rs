@@ -3,7 +3,7 @@
 //! an append-only, hash-chained ledger of every decision.
 //!
 //! Module dependencies point one way (see `tests/architecture.rs`):
-//! `types` → `api` → `tokenizer` → `pii` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
+//! {`types`, `runtime`} → `api` → `tokenizer` → `pii` → `metrics` → {`pricing`, `ledger`, `cache`, `compress`, `upstream`}
 //! → {`budget`, `router`} → {`report`, `alert`} → `config` → `proxy` → `app` → `main`.
 
 pub mod alert;
@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod proxy;
 pub mod report;
 pub mod router;
+pub mod runtime;
 pub mod tokenizer;
 pub mod types;
 pub mod upstream;

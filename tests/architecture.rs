@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 const LAYERS: &[&[&str]] = &[
-    &["types"],
+    &["types", "runtime"],
     &["api"],
     &["tokenizer"],
     &["pii"],

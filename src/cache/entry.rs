@@ -61,9 +61,61 @@ impl MemEntry {
 
 /// Serialises an answer to JSON (its size is the entry weight; Redis stores it compressed).
 pub(crate) fn answer_json(answer: &CachedAnswer) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(answer).map_err(|e| Error::Encode {
+    encode_answer(
+        &answer.completion,
+        answer.cost,
+        &answer.model,
+        answer.stored_at,
+    )
+}
+
+/// The JSON of a `CachedAnswer` made of these parts, without building one (no copy of the
+/// completion). When the completion carries the provider's bytes they are spliced in as they
+/// are, instead of serialising the parsed value again.
+///
+/// # Errors
+/// `Encode` when serialisation fails.
+pub fn encode_answer(
+    completion: &ChatCompletion,
+    cost: MicroUsd,
+    model: &ModelId,
+    stored_at: DateTime<Utc>,
+) -> Result<Vec<u8>, Error> {
+    /// `CachedAnswer` by reference; same field names, so the same JSON.
+    #[derive(Serialize)]
+    struct Parts<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        completion: Option<&'a ChatCompletion>,
+        cost: MicroUsd,
+        model: &'a ModelId,
+        stored_at: DateTime<Utc>,
+    }
+    let encode_err = |e: serde_json::Error| Error::Encode {
         reason: e.to_string(),
+    };
+    let Some(raw) = &completion.raw.0 else {
+        let parts = Parts {
+            completion: Some(completion),
+            cost,
+            model,
+            stored_at,
+        };
+        return serde_json::to_vec(&parts).map_err(encode_err);
+    };
+    let rest = serde_json::to_vec(&Parts {
+        completion: None,
+        cost,
+        model,
+        stored_at,
     })
+    .map_err(encode_err)?;
+    // `rest` is `{"cost":...}`: put `"completion":<raw>,` right after its brace.
+    let mut out = Vec::with_capacity(raw.len() + rest.len() + 16);
+    out.extend_from_slice(b"{\"completion\":");
+    out.extend_from_slice(raw);
+    out.push(b',');
+    out.extend_from_slice(rest.get(1..).unwrap_or_default());
+    Ok(out)
 }
 
 /// Redis value: format byte, then lz4 block with the uncompressed size prepended.

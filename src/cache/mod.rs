@@ -28,7 +28,7 @@ mod stats;
 mod store;
 mod token_count;
 
-pub use entry::CachedAnswer;
+pub use entry::{CachedAnswer, encode_answer};
 pub use key::{CacheKey, KeyContext, Namespace};
 pub use policy::{
     Answer, BypassReason, CacheDecision, ClientCacheDirective, Policy, SkipReason, StoreDecision,

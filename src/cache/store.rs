@@ -116,13 +116,17 @@ impl ResponseCache {
     /// Returns `Skip(TooLarge)` for entries over `max_entry_bytes` or that cannot be
     /// encoded, else `Store`. A Redis failure is counted, not returned.
     pub async fn put(&self, key: &CacheKey, answer: CachedAnswer, ttl: Duration) -> StoreDecision {
-        let Ok(json) = answer_json(&answer) else {
-            return StoreDecision::Skip(SkipReason::TooLarge);
-        };
+        match answer_json(&answer) {
+            Ok(json) => self.put_encoded(key, Bytes::from(json), ttl).await,
+            Err(_) => StoreDecision::Skip(SkipReason::TooLarge),
+        }
+    }
+
+    /// `put` of an answer already encoded by `encode_answer`.
+    pub async fn put_encoded(&self, key: &CacheKey, json: Bytes, ttl: Duration) -> StoreDecision {
         if key.namespace() != Namespace::Chat || json.len() as u64 > self.max_entry_bytes {
             return StoreDecision::Skip(SkipReason::TooLarge);
         }
-        let json = Bytes::from(json);
         let entry = MemEntry::new(MemValue::Answer(json.clone()), json.len(), ttl);
         self.memory.insert(key.clone(), entry).await;
         self.redis_set(key, &json, ttl).await;

@@ -487,3 +487,29 @@ fn embeddings_decision_applies_directives_and_pii() {
         CacheDecision::Bypass(BypassReason::ClientNoStore)
     );
 }
+
+#[test]
+fn provider_bytes_are_spliced_into_the_entry_and_read_back_equal() {
+    use crate::types::MicroUsd;
+    let raw = br#"{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi \"there\""},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5},"system_fingerprint":"fp"}"#;
+    let mut c: ChatCompletion = serde_json::from_slice(raw).unwrap();
+    let model = crate::types::ModelId::new("m");
+    let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let parsed_only = super::encode_answer(&c, MicroUsd(42), &model, at).unwrap();
+    c.raw = crate::api::RawBody(Some(bytes::Bytes::from_static(raw)));
+    let spliced = super::encode_answer(&c, MicroUsd(42), &model, at).unwrap();
+    // The provider's bytes are carried verbatim ...
+    assert!(
+        spliced.windows(raw.len()).any(|w| w == raw.as_slice()),
+        "{}",
+        String::from_utf8_lossy(&spliced)
+    );
+    // ... and both encodings read back as the same answer.
+    let a = super::entry::answer_from_json(&spliced).unwrap();
+    let b = super::entry::answer_from_json(&parsed_only).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.cost, MicroUsd(42));
+    assert_eq!(a.model, model);
+    assert_eq!(a.stored_at, at);
+    assert_eq!(a.completion.choices.len(), 1);
+}

@@ -122,22 +122,18 @@ impl Pipeline {
         let decision = ctx.snapshot.cache_policy.store_decision(&key, answer);
         match (decision, completion, ctx.record.model.clone()) {
             (StoreDecision::Store { ttl }, Some(c), Some(model)) => {
-                let entry = CachedAnswer {
-                    // Without the provider's bytes: the entry's size is its JSON encoding.
-                    completion: ChatCompletion {
-                        raw: crate::api::RawBody::default(),
-                        ..c.clone()
-                    },
-                    cost: ctx.record.cost_micros,
-                    model,
-                    stored_at: chrono::Utc::now(),
-                };
-                return Some(StoreJob {
-                    cache,
-                    key,
-                    entry,
-                    ttl,
-                });
+                let cost = ctx.record.cost_micros;
+                match crate::cache::encode_answer(c, cost, &model, chrono::Utc::now()) {
+                    Ok(json) => {
+                        return Some(StoreJob {
+                            cache,
+                            key,
+                            json: json.into(),
+                            ttl,
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cache entry not encoded"),
+                }
             }
             (StoreDecision::Skip(reason), _, _) => {
                 if let Some(info) = ctx.record.cache.as_mut() {
@@ -154,7 +150,8 @@ impl Pipeline {
 pub(crate) struct StoreJob {
     cache: Arc<crate::cache::ResponseCache>,
     key: CacheKey,
-    entry: CachedAnswer,
+    /// The `CachedAnswer` as JSON.
+    json: bytes::Bytes,
     ttl: std::time::Duration,
 }
 
@@ -175,7 +172,7 @@ impl StoreJob {
     }
 
     async fn run(self) {
-        self.cache.put(&self.key, self.entry, self.ttl).await;
+        self.cache.put_encoded(&self.key, self.json, self.ttl).await;
     }
 }
 

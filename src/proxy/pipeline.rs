@@ -68,6 +68,9 @@ pub struct PipelineParts {
 #[derive(Clone)]
 pub struct Pipeline {
     pub(crate) parts: Arc<PipelineParts>,
+    /// Tasks that write a request's ledger record after its handler returned (client gone,
+    /// stream ended); shutdown waits for them.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// Owns a request's context while its handler runs. If the handler future is dropped (the
@@ -113,7 +116,7 @@ impl Drop for PendingRequest {
         ctx.record.client_disconnected = true;
         let p = self.pipeline.clone();
         // 499: nginx's "client closed request"; nobody receives it, the ledger records it.
-        tokio::spawn(async move {
+        self.pipeline.spawn_tracked(async move {
             p.finish(
                 &mut ctx,
                 499,
@@ -144,12 +147,28 @@ impl Pipeline {
     pub fn new(parts: PipelineParts) -> Self {
         Self {
             parts: Arc::new(parts),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
+    }
+
+    /// The tracker of record-writing tasks (see the field).
+    pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
+        &self.tasks
+    }
+
+    /// Runs a task that finishes a request's record, tracked so shutdown waits for it.
+    pub(crate) fn spawn_tracked<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(f);
     }
 
     /// `POST /v1/chat/completions`: always answers (an error body on failure) and always
     /// leaves exactly one ledger record, also when the client disconnects mid-request.
     pub(crate) async fn chat(&self, headers: HeaderMap, body: Body) -> Response {
+        // A client with one answer in flight often sends the next soon: keep this worker awake.
+        crate::runtime::touch();
         let snapshot = self.parts.config.snapshot();
         let mut pending = PendingRequest::new(self.clone(), RequestCtx::new(snapshot, &headers));
         let timeout = self.parts.server.request_timeout;
@@ -479,6 +498,7 @@ impl Pipeline {
         outcome: RequestOutcome,
         error_kind: Option<&str>,
     ) {
+        crate::runtime::touch();
         let r = &mut ctx.record;
         r.status = status;
         r.outcome = outcome;

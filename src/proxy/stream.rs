@@ -136,7 +136,7 @@ impl Drop for Settlement {
         };
         // Drop cannot await: the ledger append runs as its own task (the ledger's bounded
         // channel applies backpressure there, never here).
-        tokio::spawn(async move {
+        pipeline.clone().spawn_tracked(async move {
             pipeline.settle_budget(&mut ctx).await;
             pipeline.finish(&mut ctx, status, outcome, kind).await;
         });

@@ -1,5 +1,7 @@
 //! `OpenAiCompatible`: a provider for any OpenAI-compatible HTTP API (OpenAI, Azure OpenAI,
-//! vLLM, Ollama, Together, Groq, OpenRouter). One pooled reqwest client per provider; maps
+//! vLLM, Ollama, Together, Groq, OpenRouter). One pooled reqwest client per provider and serving
+//! worker (a pooled connection is driven by the runtime that opened it, so sharing one pool
+//! between workers would hand every call to another thread); maps
 //! every failure to a `FailureKind`. The API key lives only in a sensitive default header and
 //! in a `Secret` used to scrub upstream messages; it is never logged or put in an error.
 
@@ -21,7 +23,10 @@ const MESSAGE_EXCERPT: usize = 300;
 /// A provider speaking the OpenAI HTTP API at a configured base URL.
 pub struct OpenAiCompatible {
     name: String,
-    client: reqwest::Client,
+    /// Index `runtime::worker_index() % len`; slot 0 is built at once (it validates the
+    /// settings), the others on first use.
+    clients: Box<[std::sync::OnceLock<reqwest::Client>]>,
+    builder: ClientRecipe,
     chat_url: Url,
     embeddings_url: Url,
     timeout: Duration,
@@ -39,26 +44,41 @@ impl OpenAiCompatible {
     pub fn try_new(s: &HttpSettings, api_key: Option<Secret>) -> Result<Self, Error> {
         let chat_url = endpoint(s, "chat/completions")?;
         let embeddings_url = endpoint(s, "embeddings")?;
-        let headers = default_headers(s, api_key.as_ref())?;
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .tcp_nodelay(true)
-            .tcp_keepalive(Some(Duration::from_secs(30)))
-            .pool_idle_timeout(s.pool_idle_timeout)
-            .pool_max_idle_per_host(s.pool_max_idle_per_host)
-            .connect_timeout(s.connect_timeout)
-            .build()
-            .map_err(|source| Error::HttpClient {
-                provider: s.name.clone(),
-                source,
-            })?;
+        let builder = ClientRecipe {
+            headers: default_headers(s, api_key.as_ref())?,
+            pool_idle_timeout: s.pool_idle_timeout,
+            pool_max_idle_per_host: s.pool_max_idle_per_host,
+            connect_timeout: s.connect_timeout,
+        };
+        let first = builder.build().map_err(|source| Error::HttpClient {
+            provider: s.name.clone(),
+            source,
+        })?;
+        let clients: Box<[_]> = (0..crate::runtime::slots().max(1))
+            .map(|_| std::sync::OnceLock::new())
+            .collect();
+        let _ = clients[0].set(first);
         Ok(Self {
             name: s.name.clone(),
-            client,
+            clients,
+            builder,
             chat_url,
             embeddings_url,
             timeout: s.timeout,
             secret: api_key,
+        })
+    }
+
+    /// This worker's client.
+    fn client(&self) -> &reqwest::Client {
+        let slot = &self.clients[crate::runtime::worker_index() % self.clients.len()];
+        slot.get_or_init(|| {
+            // Slot 0 was built from the same recipe, so this cannot fail for a new reason;
+            // should it anyway, that client serves this worker too.
+            self.builder.build().unwrap_or_else(|e| {
+                tracing::warn!(provider = %self.name, error = %e, "per-worker HTTP client");
+                self.clients[0].get().cloned().unwrap_or_default()
+            })
         })
     }
 
@@ -102,25 +122,33 @@ impl OpenAiCompatible {
         self.error(FailureKind::Timeout, &msg)
     }
 
+    /// Sends and waits for the answer's headers within the timeout.
     async fn send(&self, url: &Url, body: Vec<u8>) -> Result<reqwest::Response, UpstreamError> {
+        tokio::time::timeout(self.timeout, self.send_unbounded(url, body))
+            .await
+            .unwrap_or_else(|_| Err(self.timeout_error()))
+    }
+
+    /// `send` for callers that bound the whole exchange themselves (one timer, not two).
+    async fn send_unbounded(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, UpstreamError> {
         tracing::debug!(provider = %self.name, path = url.path(), "upstream call");
-        let sent = self
-            .client
+        self.client()
             .post(url.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body)
-            .send();
-        match tokio::time::timeout(self.timeout, sent).await {
-            Err(_) => Err(self.timeout_error()),
-            Ok(Err(e)) => Err(self.transport_error(&e.without_url())),
-            Ok(Ok(r)) => Ok(r),
-        }
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e.without_url()))
     }
 
     /// Sends and reads the whole body within one timeout; non-2xx statuses become errors.
     async fn post_json(&self, url: &Url, body: Vec<u8>) -> Result<Bytes, UpstreamError> {
         let call = async {
-            let resp = self.send(url, body).await?;
+            let resp = self.send_unbounded(url, body).await?;
             let status = resp.status();
             let headers = resp.headers().clone();
             let bytes = resp
@@ -227,6 +255,27 @@ impl Provider for OpenAiCompatible {
             let msg = format!("unparseable embeddings answer: {e}");
             self.error(FailureKind::Protocol, &msg)
         })
+    }
+}
+
+/// What every client of one provider is built from.
+struct ClientRecipe {
+    headers: HeaderMap,
+    pool_idle_timeout: Duration,
+    pool_max_idle_per_host: usize,
+    connect_timeout: Duration,
+}
+
+impl ClientRecipe {
+    fn build(&self) -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .default_headers(self.headers.clone())
+            .tcp_nodelay(true)
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .pool_max_idle_per_host(self.pool_max_idle_per_host)
+            .connect_timeout(self.connect_timeout)
+            .build()
     }
 }
 
