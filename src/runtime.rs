@@ -12,9 +12,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 // The spin window is real CPU time on a runtime this module builds (never a paused test clock).
+use std::time::Duration;
 #[allow(clippy::disallowed_types)]
 use std::time::Instant;
-use std::time::Duration;
 
 use tokio::sync::Notify;
 

@@ -28,8 +28,11 @@ pub struct CachedAnswer {
 
 /// Format byte in front of every Redis value; bump when the encoding changes.
 const FORMAT_V1: u8 = 1;
-/// Bookkeeping bytes counted per in-process entry besides its payload (key, Arc, moka node).
-const ENTRY_OVERHEAD: usize = 160;
+/// Bookkeeping bytes counted per in-process entry besides its payload (key, moka's node,
+/// access order and expiry entries, allocator rounding), so `max_bytes` bounds real memory.
+/// Measured: filling a 32 MiB cache with ~1 KB answers grew the gateway's RSS by ~680 bytes
+/// per entry more than their payload (benches/load/README.md, run 4).
+const ENTRY_OVERHEAD: usize = 700;
 
 /// An in-process entry: the value, its weight in bytes and its time to live.
 #[derive(Debug, Clone)]

@@ -256,7 +256,8 @@ impl Pipeline {
         if req.stream && !held {
             return self.stream(ctx, req, plan).await;
         }
-        let client_req = req.clone();
+        // The client's own request is only needed to replay a held answer as a stream.
+        let client_req = held.then(|| req.clone());
         if held {
             req.stream = false;
             req.stream_options = None;
@@ -270,7 +271,7 @@ impl Pipeline {
         if let Some(job) = self.cache_store(ctx, Some(&completion)) {
             job.run_or_spawn().await;
         }
-        if held {
+        if let Some(client_req) = client_req {
             return Ok(super::cache_stage::replay_stream(
                 ctx,
                 &client_req,
