@@ -168,7 +168,7 @@ COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml b
 jq -n --arg date "$(date -u '+%Y-%m-%d %H:%M')" --arg commit "$COMMIT" --arg command "$COMMAND" \
   --arg machine "$MACHINE" --arg lb "$LOAD_BEFORE" --arg la "$LOAD_AFTER" --arg peer "$PEER_NOTE" \
   --arg configs "$ACTIVE_NOTE" \
-  --arg setup "mock: 1 worker thread, ${CHUNKS} chunks/stream, ${CHUNK_DELAY_US} µs between chunks; loadgen: 1 worker thread, closed loop, keep-alive HTTP/1.1, unique prompts; ${DURATION} s measured + ${WARMUP} s warm-up per run, ${REPS} repetitions interleaved (every target at a concurrency before the next concurrency); Purser: release build, default runtime (all cores), log level info" \
+  --arg setup "mock: 1 worker thread, ${CHUNKS} chunks/stream, ${CHUNK_DELAY_US} µs between chunks; loadgen: 1 worker thread, closed loop, keep-alive HTTP/1.1, unique prompts; ${DURATION} s measured + ${WARMUP} s warm-up per run, ${REPS} repetitions interleaved (every target at a concurrency before the next concurrency); Purser: release build, one serving thread per CPU (server.workers = 0, server.spin = 100us default), log level info" \
   '{date:$date, commit:$commit, command:$command, machine:$machine, load_before:$lb, load_after:$la,
     setup:$setup, configs:$configs, peer:$peer, target_label:"purser-gov"}' >"$WORK/meta.json"
 mkdir -p "$HERE/results"
