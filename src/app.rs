@@ -77,6 +77,12 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     if let Some(d) = opts.data_dir {
         gw.data.dir = d;
     }
+    let workers = match gw.server.workers {
+        0 => crate::runtime::default_workers(),
+        n => n,
+    };
+    // Before the providers are built: they keep one connection pool per worker.
+    crate::runtime::set_slots(workers);
     let summaries: Arc<dyn crate::compress::SummaryStore> =
         Arc::new(crate::compress::MokaSummaryStore::new(SUMMARY_ENTRIES));
     let snapshot = config::load_snapshot(&gw, &base, 1, &summaries)
@@ -147,10 +153,6 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         kill_switches: Arc::new(crate::proxy::KillSwitches::default()),
     });
     let sweeper = pipeline.spawn_idle_sweep(stop.clone());
-    let workers = match gw.server.workers {
-        0 => crate::runtime::default_workers(),
-        n => n,
-    };
     let listeners = bind_listeners(gw.server.listen, workers)
         .with_context(|| format!("binding {}", gw.server.listen))?;
     let addr = listeners[0].local_addr()?;

@@ -37,6 +37,11 @@ pub fn slots() -> usize {
     }
 }
 
+/// Sets how many serving workers there will be, before per-worker resources are built.
+pub fn set_slots(count: usize) {
+    SLOTS.store(count.max(1), Ordering::Relaxed);
+}
+
 /// One worker per CPU.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -84,7 +89,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    SLOTS.store(count.max(1), Ordering::Relaxed);
+    set_slots(count);
     let make = Arc::new(make);
     let mut workers = Vec::with_capacity(count);
     for index in 0..count.max(1) {

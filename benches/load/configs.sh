@@ -47,6 +47,8 @@ write_gov_config() { # dir mock_base
   local dir="$1" base="$2"
   GOV_PIECES="ledger(fsync=group), budget reservation+settlement (default envelope, daily \$100000, memory state), cache lookup+store (memory, 32MiB; temperature 0, unique prompts: every lookup misses), compression check (retrieval mode, prompts below 2000-token threshold); router purser/auto (trained classifier $(basename "$(ls "$ROOT"/routes/models/router-v*.json | tail -1)"), 2 tiers)"
   GOV_MODEL="purser/auto"
+  # The cache's byte bound (32 MiB) in MB: the RSS target allows it on top of 64 MB.
+  GOV_CACHE_BOUND_MB=33.554432
   mkdir -p "$dir/routes" "$dir/data"
   cat >"$dir/purser.toml" <<EOF
 routes_dir = "$dir/routes"

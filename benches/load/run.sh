@@ -167,10 +167,10 @@ MACHINE="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | se
 COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml benches || echo ' (dirty)')"
 jq -n --arg date "$(date -u '+%Y-%m-%d %H:%M')" --arg commit "$COMMIT" --arg command "$COMMAND" \
   --arg machine "$MACHINE" --arg lb "$LOAD_BEFORE" --arg la "$LOAD_AFTER" --arg peer "$PEER_NOTE" \
-  --arg configs "$ACTIVE_NOTE" \
+  --arg configs "$ACTIVE_NOTE" --argjson cache_bound_mb "${GOV_CACHE_BOUND_MB:-0}" \
   --arg setup "mock: 1 worker thread, ${CHUNKS} chunks/stream, ${CHUNK_DELAY_US} µs between chunks; loadgen: 1 worker thread, closed loop, keep-alive HTTP/1.1, unique prompts; ${DURATION} s measured + ${WARMUP} s warm-up per run, ${REPS} repetitions interleaved (every target at a concurrency before the next concurrency); Purser: release build, one serving thread per CPU (server.workers = 0, server.spin = 100us default), log level info" \
   '{date:$date, commit:$commit, command:$command, machine:$machine, load_before:$lb, load_after:$la,
-    setup:$setup, configs:$configs, peer:$peer, target_label:"purser-gov"}' >"$WORK/meta.json"
+    setup:$setup, configs:$configs, peer:$peer, target_label:"purser-gov", cache_bound_mb:$cache_bound_mb}' >"$WORK/meta.json"
 mkdir -p "$HERE/results"
 "$BIN/examples/loadreport" --runs "$RESULTS" --meta "$WORK/meta.json" \
   --md "$HERE/results/latest.md" --json "$HERE/results/latest.json"
