@@ -8,6 +8,15 @@ mod common;
 use common::{Behavior, FakeUpstream, Gateway, chat_body};
 use serde_json::{Value, json};
 
+/// The body of a chat call as text (streams: every SSE event).
+async fn chat_text(gw: &Gateway, body: Value) -> String {
+    gw.post("/v1/chat/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap()
+}
+
 fn attempts_of(gw: &Gateway) -> Vec<Value> {
     gw.records("attempt")
 }
@@ -108,12 +117,7 @@ async fn streamed_answer_passes_through_and_cut_stream_is_charged_by_tiktoken() 
     let mut gw = Gateway::start(Some(&up), "").await;
     let mut body = chat_body("fake-primary", "hi");
     body["stream"] = json!(true);
-    let text = gw
-        .post("/v1/chat/completions", body.clone())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = chat_text(&gw, body.clone()).await;
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(text.contains("The answer"));
     // The gateway asked the upstream for usage although the client did not.
@@ -123,12 +127,7 @@ async fn streamed_answer_passes_through_and_cut_stream_is_charged_by_tiktoken() 
         "client did not ask for usage: {text}"
     );
 
-    let text = gw
-        .post("/v1/chat/completions", body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = chat_text(&gw, body).await;
     assert!(
         !text.contains("[DONE]"),
         "a cut stream must not look complete: {text}"
@@ -141,6 +140,40 @@ async fn streamed_answer_passes_through_and_cut_stream_is_charged_by_tiktoken() 
     assert_eq!(reqs[1]["outcome"], "upstream_error");
     assert_eq!(reqs[1]["usage_source"], "tiktoken");
     assert!(reqs[1]["tokens"]["output"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn stream_with_usage_forwards_the_provider_events_byte_for_byte() {
+    let up = FakeUpstream::start().await;
+    up.script([Behavior::Ok]);
+    let mut gw = Gateway::start(Some(&up), "").await;
+    let mut body = chat_body("fake-primary", "hi");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let text = chat_text(&gw, body).await;
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/chat_stream.sse"
+    ))
+    .unwrap();
+    let events: Vec<&str> = fixture
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|e| e.starts_with("data: {"))
+        .collect();
+    assert_eq!(events.len(), 5);
+    // Every provider event, the final usage chunk included, arrives unchanged and in order.
+    let mut at = 0;
+    for e in events {
+        let found = text[at..]
+            .find(&format!("{e}\n\n"))
+            .unwrap_or_else(|| panic!("event not forwarded as sent: {e}\n---\n{text}"));
+        at += found + e.len();
+    }
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    gw.stop().await;
+    assert_eq!(gw.requests()[0]["usage_source"], "provider");
+    assert_eq!(gw.requests()[0]["tokens"]["output"], 6);
 }
 
 #[tokio::test]

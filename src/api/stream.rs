@@ -85,6 +85,10 @@ pub struct ChatChunk {
     /// Provider fields Purser does not interpret (system_fingerprint...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The event's JSON as the provider sent it (set by the SSE reader), forwarded as is when
+    /// the gateway changes nothing in the chunk.
+    #[serde(skip)]
+    pub raw: crate::api::RawBody,
 }
 
 #[cfg(test)]

@@ -22,6 +22,15 @@ pub(crate) fn encode(chunk: &ChatChunk) -> Bytes {
     Bytes::from(out)
 }
 
+/// An SSE event carrying the provider's own JSON for a chunk the gateway did not change.
+pub(crate) fn encode_raw(json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
 /// Encodes an error event inside a stream that already started (OpenAI sends `{"error":...}`).
 pub(crate) fn encode_error(body: &serde_json::Value) -> Bytes {
     Bytes::from(format!("data: {body}\n\n"))
@@ -39,6 +48,7 @@ fn chunk(c: &ChatCompletion, choices: Vec<ChunkChoice>, usage: Option<Option<Usa
         choices,
         usage,
         extra: serde_json::Map::new(),
+        raw: crate::api::RawBody::default(),
     }
 }
 

@@ -176,8 +176,15 @@ pub(crate) fn stream_response(
                     if is_usage_only && !include_usage {
                         continue;
                     }
+                    // The gateway asks the provider for usage; a client that asked too gets
+                    // the provider's chunk unchanged (one line, so it frames as one event).
+                    let raw = chunk.raw.0.take().filter(|r| include_usage && !r.contains(&b'\n'));
+                    if let Some(raw) = raw {
+                        yield Ok::<_, std::convert::Infallible>(sse::encode_raw(&raw));
+                        continue;
+                    }
                     chunk.usage = if include_usage { Some(chunk.usage.flatten()) } else { None };
-                    yield Ok::<_, std::convert::Infallible>(sse::encode(&chunk));
+                    yield Ok(sse::encode(&chunk));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "upstream stream cut");

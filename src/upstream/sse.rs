@@ -131,7 +131,7 @@ async fn next_item<E: Display>(
             return None;
         }
         if let Some(data) = st.pending.pop_front() {
-            match interpret(&st.provider, &data) {
+            match interpret(&st.provider, data) {
                 Payload::Done => return None,
                 Payload::Chunk(c) => return Some((Ok(*c), st)),
                 Payload::Fail(e) => return st.fail(e),
@@ -159,11 +159,20 @@ async fn next_item<E: Display>(
     }
 }
 
-fn interpret(provider: &str, data: &str) -> Payload {
+fn interpret(provider: &str, data: String) -> Payload {
     if data.trim() == "[DONE]" {
         return Payload::Done;
     }
-    let value: Value = match serde_json::from_str(data) {
+    // Straight into the chunk type: a generic `Value` first would cost a second pass and a
+    // tree of allocations per chunk. Error events fail this parse and are looked at below.
+    match serde_json::from_str::<ChatChunk>(&data) {
+        Ok(mut c) if !c.extra.contains_key("error") => {
+            c.raw = crate::api::RawBody(Some(bytes::Bytes::from(data)));
+            return Payload::Chunk(Box::new(c));
+        }
+        Ok(_) | Err(_) => {}
+    }
+    let value: Value = match serde_json::from_str(&data) {
         Ok(v) => v,
         Err(e) => return Payload::Fail(protocol(provider, &e)),
     };

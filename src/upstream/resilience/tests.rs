@@ -37,6 +37,7 @@ fn chunk() -> ChatChunk {
         }],
         usage: None,
         extra: Default::default(),
+        raw: crate::api::RawBody::default(),
     }
 }
 

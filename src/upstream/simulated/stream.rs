@@ -139,5 +139,6 @@ fn chunk(
         }],
         usage: h.include_usage.then_some(None),
         extra,
+        raw: crate::api::RawBody::default(),
     }
 }

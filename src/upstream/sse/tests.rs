@@ -131,3 +131,22 @@ async fn silent_body_times_out() {
     assert!(items[0].is_ok());
     assert_eq!(items[1].as_ref().unwrap_err().kind, FailureKind::Timeout);
 }
+
+#[test]
+fn chunks_keep_the_provider_json_and_error_events_stay_errors() {
+    let json = chunk_json("hi");
+    let Payload::Chunk(c) = interpret("p", json.clone()) else {
+        panic!("not a chunk");
+    };
+    assert_eq!(c.raw.0.as_deref(), Some(json.as_bytes()));
+    assert_eq!(c.choices[0].delta.content.as_deref(), Some("hi"));
+    // A chunk-shaped event that carries `error` is still an error, as before.
+    let with_error = json.replacen('{', r#"{"error":{"message":"overloaded"},"#, 1);
+    match interpret("p", with_error) {
+        Payload::Fail(e) => {
+            assert_eq!(e.kind, FailureKind::ServerError);
+            assert!(e.message.contains("overloaded"), "{}", e.message);
+        }
+        _ => panic!("an error event must fail the stream"),
+    }
+}
