@@ -9,7 +9,6 @@
 //! Uses `types`, `metrics` (alert counter, forecast gauges) and `ledger` (alert records,
 //! reading spend for the forecast).
 
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,11 +67,6 @@ pub enum Error {
         /// What happened.
         detail: String,
     },
-}
-
-/// A duration setting (see `types::duration`).
-pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
-    crate::types::duration::parse(s).ok()
 }
 
 /// Which bound of a forecast a gauge carries (`bound` label of

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, parse_duration};
+use super::Error;
 
 /// Alert settings (the `[alerts]` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ impl Settings {
     pub fn validate(&self) -> Vec<Error> {
         let mut errors = Vec::new();
         for (key, value) in self.durations() {
-            if parse_duration(value).is_none() {
+            if crate::types::duration::parse(value).is_err() {
                 errors.push(invalid(
                     key,
                     format!("`{value}` is not a duration like \"5s\""),
@@ -157,7 +157,9 @@ impl Settings {
 
     /// The forecast period, when valid and positive.
     pub fn forecast_interval(&self) -> Option<Duration> {
-        parse_duration(&self.forecast_interval).filter(|d| !d.is_zero())
+        crate::types::duration::parse(&self.forecast_interval)
+            .ok()
+            .filter(|d| !d.is_zero())
     }
 
     /// The validated durations.
@@ -166,7 +168,8 @@ impl Settings {
             return Err(e);
         }
         let d = |key: &str, v: &str| {
-            parse_duration(v).ok_or_else(|| invalid(key, format!("`{v}` is not a duration")))
+            crate::types::duration::parse(v)
+                .map_err(|_| invalid(key, format!("`{v}` is not a duration")))
         };
         Ok(Timing {
             dedupe_window: d("dedupe_window", &self.dedupe_window)?,

@@ -46,7 +46,7 @@ pub use reservation::{
 };
 pub use settings::{
     BudgetConfig, Envelope, EnvelopeSettings, OnLimit, Settings, SettingsError, Workflow,
-    WorkflowSettings, parse_duration,
+    WorkflowSettings,
 };
 pub use state::{StateMode, StateSettings};
 pub use task::{TaskError, TaskStatus, TaskSummary, TaskTracker};

@@ -175,7 +175,7 @@ impl Settings {
             .validate(&format!("{prefix}.default_envelope"), &mut errs);
         let workflows = validate_workflows(&self.workflows, prefix, &mut errs);
         let dur = |name: &str, v: &str, errs: &mut Vec<SettingsError>| {
-            parse_duration(v).unwrap_or_else(|| {
+            crate::types::duration::parse(v).ok().unwrap_or_else(|| {
                 errs.push(SettingsError::InvalidDuration {
                     key: format!("{prefix}.{name}"),
                     value: v.to_owned(),
@@ -258,12 +258,6 @@ pub(crate) fn parse_key_hash(s: &str) -> Option<[u8; 32]> {
     let hex_part = s.strip_prefix("sha256:")?;
     let bytes = hex::decode(hex_part).ok()?;
     bytes.try_into().ok()
-}
-
-/// Parses a duration setting (`"250ms"`, `"30s"`, `"15m"`, `"2h"`, `"7d"`; see
-/// `types::duration`).
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    crate::types::duration::parse(s).ok()
 }
 
 /// Fractions in (0, 10] to sorted, deduplicated basis points; default `[0.5, 0.8, 1.0]`.

@@ -147,17 +147,6 @@ fn duplicate_names_and_keys_and_bad_hashes_are_reported() {
 }
 
 #[test]
-fn durations_parse_with_units() {
-    assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-    assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
-    assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7_200)));
-    assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1_500)));
-    for bad in ["", "10", "s", "-1s", "3w"] {
-        assert_eq!(parse_duration(bad), None, "{bad}");
-    }
-}
-
-#[test]
 fn redis_mode_requires_url() {
     let root = parse("[budget]\n[state]\nmode = \"redis\"\nredis_timeout = \"x\"");
     let errs = root.state.validate("state").unwrap_err();

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::settings::parse_duration;
 use super::settings_error::SettingsError;
 
 /// Where budget state lives.
@@ -79,7 +78,9 @@ impl StateSettings {
                 key: format!("{prefix}.redis_url"),
             });
         }
-        let timeout = parse_duration(&self.redis_timeout).filter(|d| !d.is_zero());
+        let timeout = crate::types::duration::parse(&self.redis_timeout)
+            .ok()
+            .filter(|d| !d.is_zero());
         if timeout.is_none() {
             errs.push(SettingsError::InvalidDuration {
                 key: format!("{prefix}.redis_timeout"),

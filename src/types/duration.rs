@@ -131,6 +131,8 @@ mod tests {
         assert_eq!(parse(" 2h "), Ok(Duration::from_secs(7200)));
         assert_eq!(parse("0"), Ok(Duration::ZERO));
         assert_eq!(parse("10us"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse("0ms"), Ok(Duration::ZERO));
     }
 
     #[test]
@@ -139,6 +141,9 @@ mod tests {
         assert_eq!(parse("3 parsecs").unwrap_err().reason, "unknown unit");
         assert_eq!(parse("").unwrap_err().reason, "empty");
         assert_eq!(parse("s").unwrap_err().reason, "bad number");
+        // No negative durations: '-' is neither a digit nor a unit.
+        assert!(parse("-5ms").is_err());
+        assert!(parse("3w").is_err());
     }
 
     #[test]

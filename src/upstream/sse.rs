@@ -164,28 +164,33 @@ fn interpret(provider: &str, data: String) -> Payload {
         return Payload::Done;
     }
     // Straight into the chunk type: a generic `Value` first would cost a second pass and a
-    // tree of allocations per chunk. Error events fail this parse and are looked at below.
-    match serde_json::from_str::<ChatChunk>(&data) {
+    // tree of allocations per chunk. Only what is not a plain chunk is looked at again.
+    let chunk_err = match serde_json::from_str::<ChatChunk>(&data) {
         Ok(mut c) if !c.extra.contains_key("error") => {
             c.raw = crate::api::RawBody(Some(bytes::Bytes::from(data)));
             return Payload::Chunk(Box::new(c));
         }
-        Ok(_) | Err(_) => {}
-    }
-    let value: Value = match serde_json::from_str(&data) {
-        Ok(v) => v,
-        Err(e) => return Payload::Fail(protocol(provider, &e)),
+        Ok(_) => None,
+        Err(e) => Some(e),
     };
-    if let Some(err) = value.get("error") {
-        let msg = err
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("error event in stream");
-        return Payload::Fail(UpstreamError::new(provider, FailureKind::ServerError, msg));
-    }
-    match serde_json::from_value::<ChatChunk>(value) {
-        Ok(c) => Payload::Chunk(Box::new(c)),
-        Err(e) => Payload::Fail(protocol(provider, &e)),
+    let error_event = serde_json::from_str::<Value>(&data)
+        .ok()
+        .and_then(|v| v.get("error").cloned());
+    match (error_event, chunk_err) {
+        (Some(err), _) => {
+            let msg = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error event in stream");
+            Payload::Fail(UpstreamError::new(provider, FailureKind::ServerError, msg))
+        }
+        (None, Some(e)) => Payload::Fail(protocol(provider, &e)),
+        // Unreachable: a chunk without `error` returned above.
+        (None, None) => Payload::Fail(UpstreamError::new(
+            provider,
+            FailureKind::Protocol,
+            "unparseable stream event",
+        )),
     }
 }
 
