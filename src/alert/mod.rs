@@ -9,7 +9,6 @@
 //! Uses `types`, `metrics` (alert counter, forecast gauges) and `ledger` (alert records,
 //! reading spend for the forecast).
 
-
 use serde::{Deserialize, Serialize};
 
 mod forecast;
