@@ -1,6 +1,6 @@
 //! Measures one routing decision (`RoutingTable::decide`, feature extraction and classifier
 //! included) on a ~2,000-token chat request (system prompt + 3 turns), route `purser/auto` from
-//! `routes/default.toml` with the shipped `routes/models/router-v1.json`. The request text is
+//! `routes/default.toml` with the shipped `routes/models/router-v1.json.gz`. The request text is
 //! generated from a fixed vocabulary with splitmix64 seed 42; its o200k token count is checked
 //! in setup (not timed). Also measures the verifier (`escalate_probability`) on a 250-word
 //! answer. Run: `cargo bench --bench router_decision`.

@@ -101,13 +101,13 @@ async fn failing_model_falls_back_and_doubtful_answers_escalate() {
 [[route]]
 name = "test/fallback"
 tiers = [["fake-primary", "fake-fallback"], ["gpt-4o"]]
-classifier = "models/router-v1.json"
+classifier = "models/router-v1.json.gz"
 thresholds = [0.99]
 
 [[route]]
 name = "test/cascade"
 tiers = [["fake-primary"], ["gpt-4o"]]
-classifier = "models/router-v1.json"
+classifier = "models/router-v1.json.gz"
 thresholds = [0.99]
 mode = "cascade"
 max_attempts = 2
@@ -179,7 +179,7 @@ async fn held_cascade_stream_and_admin_kill_switch() {
 [[route]]
 name = "test/held"
 tiers = [["fake-primary"], ["gpt-4o"]]
-classifier = "models/router-v1.json"
+classifier = "models/router-v1.json.gz"
 thresholds = [0.99]
 mode = "cascade"
 max_attempts = 2

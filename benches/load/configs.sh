@@ -45,7 +45,7 @@ EOF
 # threshold, so it passes them through). Requests name `purser/auto` (GOV_MODEL).
 write_gov_config() { # dir mock_base
   local dir="$1" base="$2"
-  GOV_PIECES="ledger(fsync=group), budget reservation+settlement (default envelope, daily \$100000, memory state), cache lookup+store (memory, 32MiB; temperature 0, unique prompts: every lookup misses), compression check (retrieval mode, prompts below 2000-token threshold); router purser/auto (trained classifier $(basename "$(ls "$ROOT"/routes/models/router-v*.json | tail -1)"), 2 tiers)"
+  GOV_PIECES="ledger(fsync=group), budget reservation+settlement (default envelope, daily \$100000, memory state), cache lookup+store (memory, 32MiB; temperature 0, unique prompts: every lookup misses), compression check (retrieval mode, prompts below 2000-token threshold); router purser/auto (trained classifier $(basename "$(ls "$ROOT"/routes/models/router-v*.json* | tail -1)"), 2 tiers)"
   GOV_MODEL="purser/auto"
   # The cache's byte bound (32 MiB) in MB: the RSS target allows it on top of 64 MB.
   GOV_CACHE_BOUND_MB=33.554432
@@ -94,7 +94,7 @@ provider = "mock"
 price = "openai/gpt-4o"
 EOF
   local model
-  model="$(ls "$ROOT"/routes/models/router-v*.json | tail -1)"
+  model="$(ls "$ROOT"/routes/models/router-v*.json* | tail -1)"
   cat >"$dir/routes/auto.toml" <<EOF
 [[route]]
 name = "purser/auto"

@@ -20,7 +20,7 @@ pub struct TrainArgs {
     /// Folder holding the labelled CSV files (searched recursively).
     #[arg(long)]
     pub data: PathBuf,
-    /// Artifact to write, e.g. `routes/models/router-v1.json`.
+    /// Artifact to write, e.g. `routes/models/router-v1.json.gz`.
     #[arg(long)]
     pub out: PathBuf,
     /// Weak (cheap) model score column; auto-detected when there are exactly two.
@@ -87,17 +87,31 @@ fn io_err(path: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     }
 }
 
+/// The artifact's name from its file name: `router-v1.json.gz` and `router-v1.json` both give
+/// `router-v1`.
+fn artifact_name(out: &std::path::Path) -> String {
+    let file = out
+        .file_name()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = file.strip_suffix(".gz").unwrap_or(&file);
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    if name.is_empty() {
+        "router".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
 /// Runs `purser train`; prints the cross-validation summary to `out`.
 ///
 /// Errors: unreadable data, ambiguous columns, bad options, unwritable output.
 pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Error> {
     let data = load_dir(&args.data, args.weak.as_deref(), args.strong.as_deref())?;
     let defaults = TrainOptions::default();
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.out
-            .file_stem()
-            .map_or_else(|| "router".to_owned(), |s| s.to_string_lossy().into_owned())
-    });
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| artifact_name(&args.out));
     let opts = TrainOptions {
         name,
         description: args.description.clone(),
@@ -115,18 +129,17 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), Error> {
         ..defaults
     };
     let artifact = train_rows(&data.rows, &data.columns, data.files, &opts)?;
-    let json = artifact.to_json()?;
     let path = args.out.display().to_string();
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err(&path))?;
     }
-    std::fs::write(&args.out, json.as_bytes()).map_err(io_err(&path))?;
+    let written = artifact.write(&args.out)?;
     let w = io_err("output");
     writeln!(
         out,
         "wrote {} ({} bytes, version {}) from {} rows in {} files; weak={} strong={}",
         path,
-        json.len(),
+        written,
         artifact.version,
         data.rows.len(),
         data.files,
@@ -234,5 +247,17 @@ mod tests {
             score_input("{}", 3),
             Err(Error::Input { line: 3, .. })
         ));
+    }
+
+    #[test]
+    fn artifact_name_drops_json_and_gz_suffixes() {
+        for (out, name) in [
+            ("routes/models/router-v1.json.gz", "router-v1"),
+            ("router-v1.json", "router-v1"),
+            ("/tmp/r", "r"),
+            (".json.gz", "router"),
+        ] {
+            assert_eq!(artifact_name(std::path::Path::new(out)), name, "{out}");
+        }
     }
 }

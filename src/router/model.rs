@@ -15,6 +15,9 @@ use crate::api::ChatRequest;
 /// Artifact format tag; bumped when the feature layout changes.
 pub const ARTIFACT_FORMAT: &str = "purser-router/2";
 
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// What the route model was trained to predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,14 +150,22 @@ impl RouterArtifact {
         hex::encode(&h.finalize()[..8])
     }
 
-    /// Reads and checks an artifact file.
+    /// Reads and checks an artifact file: JSON, or gzip-compressed JSON (told by its magic
+    /// bytes, whatever the file is called).
     ///
-    /// Errors: unreadable file, bad JSON, wrong format tag.
+    /// Errors: unreadable file, bad gzip or JSON, wrong format tag.
     pub fn read(path: &Path) -> Result<RouterArtifact, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        let mut bytes = std::fs::read(path).map_err(io)?;
+        if bytes.starts_with(&GZIP_MAGIC) {
+            let mut json = Vec::with_capacity(bytes.len() * 4);
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut json)
+                .map_err(io)?;
+            bytes = json;
+        }
         let a: RouterArtifact = serde_json::from_slice(&bytes).map_err(|e| Error::Artifact {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -166,6 +177,30 @@ impl RouterArtifact {
             });
         }
         Ok(a)
+    }
+
+    /// Writes the artifact to `path`: gzip-compressed JSON when the name ends in `.gz` (the
+    /// shipped artifact: a third of the size), plain JSON otherwise. Returns the bytes written.
+    ///
+    /// Errors: serialisation or file system failure.
+    pub fn write(&self, path: &Path) -> Result<usize, Error> {
+        let json = self.to_json()?;
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let bytes = if path.extension().is_some_and(|e| e == "gz") {
+            // No file name or time in the header, so the same weights give the same bytes.
+            let mut gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::best());
+            std::io::Write::write_all(&mut gz, json.as_bytes()).map_err(io)?;
+            gz.finish().map_err(io)?
+        } else {
+            json.into_bytes()
+        };
+        std::fs::write(path, &bytes).map_err(io)?;
+        Ok(bytes.len())
     }
 
     /// Serialises deterministically (fields in declaration order, maps sorted, one line).

@@ -199,7 +199,7 @@ mod tests {
             [[route]]
             name = "purser/auto"
             tiers = [["cheap-a", "cheap-b"], ["strong-a"]]
-            classifier = "models/router-v1.json"
+            classifier = "models/router-v1.json.gz"
             thresholds = [0.4]
             mode = "cascade"
             stream_cascade = "route_only"
