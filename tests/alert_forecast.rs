@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use purser::alert::{
-    Forecast, ForecasterParts, Notifier, NotifierParts, Settings, forecast_ledger,
+    Forecast, ForecasterParts, LedgerSpend, Notifier, NotifierParts, Settings, forecast_ledger,
     publish_forecasts, spawn_forecaster,
 };
 use purser::ledger::{Ledger, LedgerRecord, RecordBody, RequestRecord, read_records};
@@ -61,6 +61,63 @@ fn forecast_ledger_projects_each_workflow_from_hourly_spend() {
     assert_eq!(growing.point_usd, MicroUsd(1_000 * 720 * 719 / 2));
     let (_, none) = forecast_ledger(&dir.path().join("absent.jsonl"), as_of, 0.95).unwrap();
     assert!(none.is_empty());
+}
+
+/// The periodic forecaster reads only what the ledger gained since its last run: reading a
+/// ledger in three slices (one ending in a torn line) gives the same forecasts as reading it
+/// whole, and a replaced (shorter) ledger is read again from its start.
+#[test]
+fn incremental_reads_match_a_whole_read_and_restart_on_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.jsonl");
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let lines: Vec<String> = (0..72)
+        .flat_map(|h| {
+            let ts = start + chrono::Duration::minutes(60 * h + 10);
+            [("a", 5_000 + 10 * h), ("b", 700 * h)].map(|(wf, c)| (ts, wf, c))
+        })
+        .enumerate()
+        .map(|(i, (ts, wf, c))| line(i as u64 + 1, ts, wf, c))
+        .collect();
+    let as_of = start + chrono::Duration::hours(72);
+    let mut spend = LedgerSpend::default();
+    let mut f = std::fs::File::create(&path).unwrap();
+    // First slice, then a line torn mid-write: it must be read once it is whole.
+    let (torn_head, torn_tail) = lines[50].split_at(40);
+    for l in &lines[..50] {
+        writeln!(f, "{l}").unwrap();
+    }
+    write!(f, "{torn_head}").unwrap();
+    f.flush().unwrap();
+    spend.read_new(&path, |_| true).unwrap();
+    writeln!(f, "{torn_tail}").unwrap();
+    for l in &lines[51..100] {
+        writeln!(f, "{l}").unwrap();
+    }
+    f.flush().unwrap();
+    spend.read_new(&path, |_| true).unwrap();
+    for l in &lines[100..] {
+        writeln!(f, "{l}").unwrap();
+    }
+    drop(f);
+    spend.read_new(&path, |_| true).unwrap();
+    let whole = forecast_ledger(&path, as_of, 0.95).unwrap();
+    assert_eq!(whole.1.len(), 2);
+    assert_eq!(spend.forecast(as_of, 0.95), whole);
+    // Nothing new: the same answer, nothing counted twice.
+    spend.read_new(&path, |_| true).unwrap();
+    assert_eq!(spend.forecast(as_of, 0.95), whole);
+    // The ledger is replaced by a shorter one holding only workflow `a`.
+    let only_a: Vec<&String> = lines.iter().step_by(2).take(60).collect();
+    std::fs::write(
+        &path,
+        only_a.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    spend.read_new(&path, |_| true).unwrap();
+    let fresh = forecast_ledger(&path, as_of, 0.95).unwrap();
+    assert_eq!(fresh.1.len(), 1);
+    assert_eq!(spend.forecast(as_of, 0.95), fresh);
 }
 
 #[tokio::test]

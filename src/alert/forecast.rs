@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -97,30 +97,83 @@ pub fn month_spend_series(
     records: impl IntoIterator<Item = LedgerRecord>,
     as_of: DateTime<Utc>,
 ) -> (String, BTreeMap<WorkflowId, SpendSeries>) {
-    let (start, next) = month_of(as_of);
-    let hours_in_month = u32::try_from((next - start).num_hours()).unwrap_or(744);
-    let complete = usize::try_from((as_of - start).num_hours()).unwrap_or(0);
-    let mut out: BTreeMap<WorkflowId, SpendSeries> = BTreeMap::new();
-    for rec in records {
-        let RecordBody::Request(r) = rec.body else {
-            continue;
-        };
-        if rec.ts < start || rec.ts >= as_of {
-            continue;
-        }
-        let series = out.entry(r.workflow).or_insert_with(|| SpendSeries {
-            hourly: vec![MicroUsd::ZERO; complete],
-            current_hour: MicroUsd::ZERO,
-            hours_in_month,
-        });
-        let hour = usize::try_from((rec.ts - start).num_hours()).unwrap_or(0);
-        match series.hourly.get_mut(hour) {
-            Some(slot) => *slot = slot.saturating_add(r.cost_micros),
-            None => series.current_hour = series.current_hour.saturating_add(r.cost_micros),
-        }
+    let mut spend = HourlySpend::default();
+    for rec in records.into_iter().filter(|r| r.ts < as_of) {
+        spend.add(&rec);
     }
-    let label = format!("{:04}-{:02}", start.year(), start.month());
-    (label, out)
+    spend.series(as_of)
+}
+
+/// Request spend by workflow and hour, added to record by record, so a periodic forecast can
+/// read only what the ledger gained since its last run instead of the whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HourlySpend {
+    /// Workflow → start of the hour → spend in that hour.
+    hours: BTreeMap<WorkflowId, BTreeMap<DateTime<Utc>, MicroUsd>>,
+}
+
+// ---- HourlySpend ----
+
+impl HourlySpend {
+    /// Adds a request record's cost to its workflow's hour (a zero cost still marks the
+    /// workflow as active); other records are ignored.
+    pub fn add(&mut self, rec: &LedgerRecord) {
+        let RecordBody::Request(r) = &rec.body else {
+            return;
+        };
+        let hour = rec
+            .ts
+            .date_naive()
+            .and_hms_opt(rec.ts.hour(), 0, 0)
+            .map_or(rec.ts, |h| Utc.from_utc_datetime(&h));
+        let slot = self
+            .hours
+            .entry(r.workflow.clone())
+            .or_default()
+            .entry(hour)
+            .or_insert(MicroUsd::ZERO);
+        *slot = slot.saturating_add(r.cost_micros);
+    }
+
+    /// Forgets hours before the month of `as_of`: they can no longer enter a forecast.
+    pub fn forget_before_month_of(&mut self, as_of: DateTime<Utc>) {
+        let (start, _) = month_of(as_of);
+        self.hours.retain(|_, hours| {
+            hours.retain(|h, _| *h >= start);
+            !hours.is_empty()
+        });
+    }
+
+    /// The series of every workflow with request records in `[month start, as_of)`: complete
+    /// hours indexed from the month's first hour, the rest in `current_hour`. Also returns the
+    /// month as `YYYY-MM`.
+    pub fn series(&self, as_of: DateTime<Utc>) -> (String, BTreeMap<WorkflowId, SpendSeries>) {
+        let (start, next) = month_of(as_of);
+        let hours_in_month = u32::try_from((next - start).num_hours()).unwrap_or(744);
+        let complete = usize::try_from((as_of - start).num_hours()).unwrap_or(0);
+        let mut out = BTreeMap::new();
+        for (workflow, hours) in &self.hours {
+            let mut months_hours = hours.range(start..as_of).peekable();
+            if months_hours.peek().is_none() {
+                continue;
+            }
+            let mut series = SpendSeries {
+                hourly: vec![MicroUsd::ZERO; complete],
+                current_hour: MicroUsd::ZERO,
+                hours_in_month,
+            };
+            for (hour, spend) in months_hours {
+                let i = usize::try_from((*hour - start).num_hours()).unwrap_or(0);
+                match series.hourly.get_mut(i) {
+                    Some(slot) => *slot = slot.saturating_add(*spend),
+                    None => series.current_hour = series.current_hour.saturating_add(*spend),
+                }
+            }
+            out.insert(workflow.clone(), series);
+        }
+        let label = format!("{:04}-{:02}", start.year(), start.month());
+        (label, out)
+    }
 }
 
 /// First instants of the month of `ts` and of the next month.

@@ -17,9 +17,9 @@ mod kind;
 mod notifier;
 mod settings;
 
-pub use forecast::{Forecast, SpendSeries, forecast_month_end, month_spend_series};
+pub use forecast::{Forecast, HourlySpend, SpendSeries, forecast_month_end, month_spend_series};
 pub use forecaster::{
-    BudgetSource, ForecasterParts, MonthForecasts, forecast_ledger, publish_forecasts,
+    BudgetSource, ForecasterParts, LedgerSpend, MonthForecasts, forecast_ledger, publish_forecasts,
     spawn_forecaster,
 };
 pub use kind::{Alert, AlertKind, crossed_thresholds};

@@ -39,7 +39,9 @@ pub use event::{
     AdminAction, AdminRecord, AlertRecord, AttemptOutcome, AttemptRecord, OutcomeSource,
     TaskOutcomeRecord, TaskStatus,
 };
-pub use reader::{BreakKind, ChainBreak, Records, VerifyReport, read_records, verify};
+pub use reader::{
+    BreakKind, ChainBreak, Records, VerifyReport, read_records, read_records_from, verify,
+};
 pub use record::{LedgerRecord, RecordBody, RecordKind};
 pub use settings::{FsyncPolicy, Settings, StoreBodies};
 pub use writer::{Appended, Ledger, LedgerHandle, LedgerTask, WriterStats};

@@ -21,6 +21,8 @@ pub struct Records {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    /// Byte offset just past the last newline-terminated line read.
+    offset: u64,
 }
 
 /// Result of [`verify`].
@@ -92,17 +94,30 @@ pub enum BreakKind {
 /// # Errors
 /// [`Error::Io`] when the file cannot be opened.
 pub fn read_records(path: &Path) -> Result<Records, Error> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        op: "open",
+    read_records_from(path, 0)
+}
+
+/// [`read_records`] from byte `offset`, which must be the start of a line (an earlier
+/// [`Records::offset`]): a reader that remembers where it stopped reads only what was appended
+/// since. Line numbers in errors count from `offset`.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened or `offset` cannot be reached.
+pub fn read_records_from(path: &Path, offset: u64) -> Result<Records, Error> {
+    let io = |op, source| Error::Io {
+        op,
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut file = File::open(path).map_err(|e| io("open", e))?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset)).map_err(|e| io("seek", e))?;
     Ok(Records {
         reader: BufReader::with_capacity(256 * 1024, file),
         path: path.to_path_buf(),
         line: 0,
         buf: Vec::new(),
         done: false,
+        offset,
     })
 }
 
@@ -211,6 +226,14 @@ fn check_line(
 
 // --- Records ---
 
+impl Records {
+    /// Byte offset just past the last whole line read so far: where a later
+    /// [`read_records_from`] picks up.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
 impl Iterator for Records {
     type Item = Result<LedgerRecord, Error>;
 
@@ -240,6 +263,8 @@ impl Iterator for Records {
         let Some(text) = self.buf.strip_suffix(b"\n") else {
             return Some(Err(Error::TruncatedLine { line }));
         };
+        // Only whole lines move the offset: a torn last line is read again next time.
+        self.offset += self.buf.len() as u64;
         Some(serde_json::from_slice(text).map_err(|e| Error::Decode {
             line,
             detail: e.to_string(),
