@@ -1,5 +1,6 @@
 //! The periodic forecast: every `forecast_interval`, read what the ledger gained since the last
-//! run (in `spawn_blocking`; the month's hourly spend is kept between runs), project each workflow's month-end spend, publish the bounds on
+//! run (in `spawn_blocking`; the month's hourly spend is kept between runs), project each
+//! workflow's month-end spend, publish the bounds on
 //! `purser_budget_forecast_month_end_usd{workflow, bound}` and raise `forecast_overrun` when
 //! the lower bound exceeds the workflow's monthly budget.
 
@@ -48,27 +49,20 @@ pub fn spawn_forecaster(parts: ForecasterParts) -> JoinHandle<()> {
         let mut tick = tokio::time::interval(parts.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut state = Some(LedgerSpend::default());
+        let mut state = LedgerSpend::default();
         loop {
             tokio::select! {
                 () = parts.cancel.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let (result, kept) = run_once(&parts, state.take().unwrap_or_default()).await;
-            state = kept;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "month-end forecast failed");
-            }
+            state = run_once(&parts, std::mem::take(&mut state)).await;
         }
     })
 }
 
-/// Runs one forecast from `state`; gives the state back for the next run (`None` after a
-/// failure, so the next run starts again from the beginning of the ledger).
-async fn run_once(
-    parts: &ForecasterParts,
-    mut state: LedgerSpend,
-) -> (Result<(), Error>, Option<LedgerSpend>) {
+/// Runs one forecast from `state` and returns the state for the next run: after a failure
+/// (logged) an empty one, so the next run reads the ledger from its beginning.
+async fn run_once(parts: &ForecasterParts, mut state: LedgerSpend) -> LedgerSpend {
     let path = parts.ledger_path.clone();
     let confidence = parts.confidence;
     let read = tokio::task::spawn_blocking(move || {
@@ -78,13 +72,15 @@ async fn run_once(
             .map(|()| state.forecast(Utc::now(), confidence));
         (r, state)
     })
-    .await;
+    .await
+    .map_err(|e| Error::Task {
+        detail: e.to_string(),
+    });
     let ((month, forecasts), state) = match read {
         Ok((Ok(f), state)) => (f, state),
-        Ok((Err(e), _)) => return (Err(e), None),
-        Err(e) => {
-            let detail = e.to_string();
-            return (Err(Error::Task { detail }), None);
+        Ok((Err(e), _)) | Err(e) => {
+            tracing::warn!(error = %e, "month-end forecast failed");
+            return LedgerSpend::default();
         }
     };
     let budgets = (parts.budgets)();
@@ -95,7 +91,7 @@ async fn run_once(
         &parts.notifier,
         &parts.metrics,
     );
-    (Ok(()), Some(state))
+    state
 }
 
 /// Sets `purser_budget_forecast_month_end_usd{workflow, bound}` for every forecast and queues a
